@@ -1,0 +1,104 @@
+"""File helpers shared by every stage: JSONL with precise errors, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class InputError(ValueError):
+    """Bad user input; the message names the file, line and/or field."""
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not valid JSON")
+
+
+def read_jsonl(path: str | Path, *, allow_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, record) from a JSONL file.
+
+    Malformed lines raise InputError naming file and line. With ``allow_truncated_tail``
+    a last line without its newline that does not parse (a writer killed mid-line) is
+    skipped: its sample was never completed and will be redone.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    lines = raw.split(b"\n")
+    ends_with_newline = raw.endswith(b"\n")
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        is_tail = i == len(lines) and not ends_with_newline
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if is_tail and allow_truncated_tail:
+                return
+            raise InputError(f"{path}:{i}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        try:
+            record = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as e:
+            if is_tail and allow_truncated_tail:
+                return
+            raise InputError(f"{path}:{i}: malformed JSON ({e})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{i}: expected a JSON object, got {type(record).__name__}")
+        yield i, record
+
+
+def to_json_safe(value: Any) -> Any:
+    """Non-finite floats become None so every file we write is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: to_json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_safe(v) for v in value]
+    return value
+
+
+def dumps(record: dict) -> str:
+    return json.dumps(to_json_safe(record), ensure_ascii=False, allow_nan=False)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_jsonl(path: str | Path, records) -> int:
+    """Stream ``records`` into ``path`` atomically; returns how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for record in records:
+                f.write(dumps(record) + "\n")
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n

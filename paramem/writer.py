@@ -1,0 +1,169 @@
+"""The one prediction writer every predict stage shares.
+
+Each rank appends the records its ``predict_step`` returns to a shard of its own
+(``<run_dir>/shards/<stem>/rank<R>-<id>.jsonl``, a new file per attempt so a shard torn by
+a kill is never appended to). At the end, after a barrier, rank 0 merges the previous
+final file and every shard, keeps the first record per uid, sorts by uid, and replaces
+``<run_dir>/<output_name>`` atomically. On start every rank reads what is already done and
+the datamodule skips those uids, so a rerun into the same run dir resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from paramem.io import InputError, atomic_write_jsonl, dumps, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+def shard_dir_for(output: Path) -> Path:
+    return output.parent / "shards" / output.stem
+
+
+def _sources(output: Path) -> list[Path]:
+    """Final file first (it holds finished work), then shards in a stable order."""
+    shards = sorted(shard_dir_for(output).glob("*.jsonl"))
+    return ([output] if output.exists() else []) + shards
+
+
+def _records(path: Path, output: Path):
+    # Only shards can have a torn last line; the final file is always written atomically.
+    yield from read_jsonl(path, allow_truncated_tail=path != output)
+
+
+def done_uids(output: str | Path) -> set[str]:
+    """uids with a complete record in the final file or any shard."""
+    output = Path(output)
+    done: set[str] = set()
+    for path in _sources(output):
+        for line_no, record in _records(path, output):
+            if "uid" not in record:
+                raise InputError(f"{path}:{line_no}: record has no 'uid' field")
+            done.add(str(record["uid"]))
+    return done
+
+
+def merge_shards(output: str | Path) -> int:
+    """Merge final file + shards into ``output`` (dedup by uid, sorted); remove the shards.
+
+    Memory holds one (file, offset) per uid, not the records themselves.
+    """
+    output = Path(output)
+    sources = _sources(output)
+    index: dict[str, tuple[int, int]] = {}
+    for src_idx, path in enumerate(sources):
+        offset = 0
+        with open(path, "rb") as f:
+            for line in f:
+                start, offset = offset, offset + len(line)
+                if not line.endswith(b"\n") or not line.strip():
+                    continue  # torn tail of a killed writer (or blank): redone on rerun
+                uid = _uid_of(line, path)
+                index.setdefault(uid, (src_idx, start))
+
+    def ordered():
+        handles = [open(p, "rb") for p in sources]
+        try:
+            for uid in sorted(index):
+                src_idx, start = index[uid]
+                fh = handles[src_idx]
+                fh.seek(start)
+                yield _loads(fh.readline(), sources[src_idx])
+        finally:
+            for fh in handles:
+                fh.close()
+
+    shards = [p for p in sources if p != output]
+    n = atomic_write_jsonl(output, ordered())
+    for path in shards:  # merged: their records now live in the final file
+        path.unlink(missing_ok=True)
+    return n
+
+
+def _loads(line: bytes, path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(line)
+    except ValueError as e:
+        raise InputError(f"{path}: malformed record during merge ({e})") from None
+
+
+def _uid_of(line: bytes, path: Path) -> str:
+    record = _loads(line, path)
+    if "uid" not in record:
+        raise InputError(f"{path}: record without 'uid' during merge")
+    return str(record["uid"])
+
+
+class ShardedPredictionWriter(BasePredictionWriter):
+    """Streams predictions to per-rank shards and merges them on rank 0.
+
+    The LightningModule names the file (``output_name``) and the run dir (``run_dir``);
+    ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
+    After the merge, rank 0 calls ``pl_module.on_outputs_merged(path)`` when defined
+    (summaries, reports).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="batch")
+        self._file = None
+        self._shard: Path | None = None
+        self.output: Path | None = None
+        self.n_written = 0
+        self.n_skipped = 0
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        self.output = Path(pl_module.run_dir) / pl_module.output_name
+        done = done_uids(self.output)
+        self.n_skipped = len(done)
+        datamodule = trainer.datamodule
+        if datamodule is not None and hasattr(datamodule, "exclude_uids"):
+            datamodule.exclude_uids = done
+        if done and trainer.is_global_zero:
+            log.warning("resuming %s: %d samples already done are skipped", self.output, len(done))
+        # Nobody writes before every rank has read the same done-set (same sharding).
+        trainer.strategy.barrier("paramem-writer-setup")
+
+    def _open(self, trainer: pl.Trainer):
+        if self._file is None:
+            shard_dir = shard_dir_for(self.output)
+            shard_dir.mkdir(parents=True, exist_ok=True)
+            name = f"rank{trainer.global_rank:03d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            self._shard = shard_dir / name
+            self._file = open(self._shard, "a", encoding="utf-8")
+        return self._file
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction: Any, batch_indices, batch, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if not prediction:
+            return
+        f = self._open(trainer)
+        # One write call per batch: a kill leaves at most one torn line at the tail.
+        f.write("".join(dumps(r) + "\n" for r in prediction))
+        f.flush()
+        self.n_written += len(prediction)
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        trainer.strategy.barrier("paramem-writer-merge")
+        if trainer.is_global_zero:
+            n = merge_shards(self.output)
+            print(f"[paramem] {n} records in {self.output} ({self.n_skipped} from earlier runs)")
+            hook = getattr(pl_module, "on_outputs_merged", None)
+            if hook is not None:
+                hook(self.output)
+        trainer.strategy.barrier("paramem-writer-done")
