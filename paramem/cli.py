@@ -1,0 +1,66 @@
+"""The ``paramem`` command: LightningCLI ``fit / validate / test / predict`` plus ``report``.
+
+Stages are chosen by ``class_path`` in YAML (``model:`` and ``data:``); one top-level
+``run_dir`` is shared by the model and the datamodule, so stages chained into the same run
+dir find each other's outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from paramem.io import InputError
+from paramem.loggers import ensure_wandb_mode, report_wandb_runs
+
+
+class ParamemCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
+                            help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
+        parser.link_arguments("run_dir", "model.init_args.run_dir")
+        parser.link_arguments("run_dir", "data.init_args.run_dir")
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand == "predict":
+            # Results stream to shards; keeping them in memory too would grow with the data.
+            parser.set_defaults(return_predictions=False)
+        return parser
+
+    def before_predict(self) -> None:
+        from paramem.writer import ShardedPredictionWriter
+
+        if not any(isinstance(cb, ShardedPredictionWriter) for cb in self.trainer.callbacks):
+            self.trainer.callbacks.append(ShardedPredictionWriter())
+
+    def after_fit(self) -> None:
+        report_wandb_runs(self.trainer.loggers)
+
+    def after_predict(self) -> None:
+        report_wandb_runs(self.trainer.loggers)
+
+
+def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] == "report":
+        from jsonargparse import CLI
+
+        from paramem.report.build import report_main
+
+        return CLI(report_main, args=argv[1:])
+    ensure_wandb_mode()
+    try:
+        return ParamemCLI(
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except InputError as e:
+        # Bad input is the user's to fix: one clear line, no traceback.
+        print(f"paramem: error: {e}", file=sys.stderr)
+        if args is not None:
+            raise
+        sys.exit(2)

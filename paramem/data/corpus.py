@@ -1,0 +1,39 @@
+"""The embedded default: a synthetic corpus with known members, written into the run dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from paramem.data.local import LocalFileSource
+from paramem.data.sample import Source
+from paramem.io import read_jsonl
+
+
+class EmbeddedSource(Source):
+    """Fictitious-person records (``paramem.data.embedded``), members and non-members drawn
+    from one distribution; each sample arrives with reference near-duplicates as
+    ``paraphrases``. ``teach`` records (disjoint, never evaluated) are the auxiliary data a
+    tiny model learns the paraphrase prompt from."""
+
+    def __init__(self, n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 400, seed: int = 0,
+                 n_neardups: int = 3, corpus_dir: str | None = None) -> None:
+        self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
+                           n_neardups=n_neardups)
+        self.corpus_dir = corpus_dir
+
+    def name(self) -> str:
+        return "embedded"
+
+    def _write(self, run_dir: Path | None) -> dict[str, Path]:
+        from paramem.data.embedded import write_corpus
+
+        out = Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
+        return write_corpus(out, **self.params)
+
+    def load(self, run_dir: Path | None = None) -> list[dict]:
+        files = self._write(run_dir)
+        return LocalFileSource(str(files["eval"]), domain="embedded").load()
+
+    def auxiliary(self, run_dir: Path | None = None) -> list[dict]:
+        files = self._write(run_dir)
+        return [record for _, record in read_jsonl(files["teach"])]

@@ -1,0 +1,369 @@
+"""A built-in synthetic corpus: invented biographies with known near-duplicates.
+
+Each record is a short text about a fictitious person (name, birthplace, works, prizes),
+so no pretrained model can have seen it, and members and non-members are drawn i.i.d.
+from one generator: any MIA signal on it is memorization, never distribution shift.
+Every text carries reference near-duplicates (one or two synonym swaps, or one phrase
+moved) to test paraphrasers and the alignment signal against.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import random
+import re
+from pathlib import Path
+
+from paramem.io import atomic_write_jsonl, atomic_write_text, dumps
+
+# Bump whenever vocabulary, templates or sampling change: cached corpora are then rebuilt.
+GENERATOR_VERSION = 1
+MIN_RATIO, MAX_RATIO = 0.6, 0.97
+
+_W = str.split
+GIVEN_ONSET = _W("Al Be Cor Da El Fen Ga Hal Is Jo Ka Li Mar Ne Or Pe Qui Ro Sa Tel Ul Ve Wy Ze")
+GIVEN_MID = _W("ra li ve no da mi si re lo ta be ri do mo ne va")
+GIVEN_END = ["", "n", "a", "s", "th", "l", "e", "r"]
+SUR_ROOT = _W("Brenn Cald Dusk Emb Farr Grim Holl Iver Kest Lark Morr Nett Orm Penn Quill Rask "
+              "Sorr Thorn Vell Wynd Yarr Zell Tarr Gund")
+SUR_END = _W("ley ton well worth ing son er man ard ell ow ick en ett")
+TOWN_HEAD = _W("Ost Brae Cull Dun Ash Wel Hen Kir Lor Mav Nor Pel Quen Rav Sel Tor Ulm Vor Wen Yar "
+               "Ebb Fal Gil Hob")
+TOWN_TAIL = _W("haven mere holt wick stead bridge ford moor combe dale fell port thorpe by")
+REGION_ROOT = _W("Sudro Arvel Kelmar Varenne Ombrin Castrel Nivel Pellam Drossa Ithmar Corvane Lestra")
+REGION_KIND = _W("Valley Coast Highlands Marches Lowlands Isles Plains Basin Downs Fens")
+PRIZE_ROOT = _W("Halvren Ostrel Miravel Dunmoor Carrow Isenford Velloran Tamsk Orlund Brisden "
+                "Quenmar Sallow Everin Kordell")
+PRIZE_KIND = _W("Prize Medal Award")
+PRIZE_FIELD = _W("Fiction Poetry History Nonfiction Translation")
+TITLE_ADJ = _W("Silent Amber Hollow Distant Quiet Burning Salted Northern Paper Broken Patient "
+               "Winter Hidden Last Crooked Silver Weathered Restless Borrowed Glass Iron Gentle "
+               "Drowned Narrow Evening")
+TITLE_NOUN = _W("Orchard Lantern Harbour Bell Ferry Garden Compass Ledger Kite Mill Archive River "
+                "Tower Violin Almanac Window Threshold Quarry Meadow Atlas Furnace Cartwheel "
+                "Harvest Tide Heron Stair Loom Key")
+OCCUPATIONS = _W("novelist poet historian botanist cartographer playwright essayist translator "
+                 "journalist archivist librarian architect schoolteacher violinist engineer potter "
+                 "illustrator astronomer")
+PARENTS = ["baker", "tailor", "midwife", "blacksmith", "shepherd", "clerk", "carpenter", "nurse",
+           "weaver", "miller", "bookbinder", "beekeeper", "innkeeper", "ferry pilot",
+           "glassblower", "watchmaker", "gardener", "postal worker"]
+# Every topic must read well after "about", "explores", "the story of" and "a study of".
+TOPICS = ["the salt merchants of a northern harbour", "a family of lighthouse keepers",
+          "the last ferry across a frozen lake", "a village that vanished under a reservoir",
+          "clockmakers who refused to sell their work", "the winter migration of grey cranes",
+          "a forgotten orchard and its caretakers", "two sisters who ran a travelling theatre",
+          "the rise and fall of a glassworks", "shepherds crossing the mountain passes",
+          "a bookshop that never closed", "river floods and the towns they reshaped",
+          "the quarrymen of a marble hillside", "an astronomer who mapped comets by hand",
+          "caravans crossing a desert of red stone", "a lost map of the southern islands",
+          "beekeepers during a long drought", "a choir of coal miners",
+          "the building of a great stone bridge", "fishermen caught in a week-long storm",
+          "a boy raised by travelling musicians", "the invention of a new kind of ink",
+          "a widow who rebuilt her family's mill", "the mapping of an underground river",
+          "rival bakers in a mountain town", "a canal town in the age of steam"]
+
+# Only true synonyms in the template's context, one word each, so a swap keeps the facts
+# and a near-duplicate can be checked word by word.
+SYNONYMS = {
+    "small": ["small", "little"], "first": ["first", "debut"], "book": ["book", "volume"],
+    "explores": ["explores", "examines", "investigates"], "wrote": ["wrote", "penned", "authored"],
+    "famous": ["famous", "renowned", "celebrated", "noted"], "known": ["known", "remembered"],
+    "won": ["won", "received"], "published": ["published", "released"],
+    "vivid": ["vivid", "lively", "evocative"], "account": ["account", "chronicle", "portrait"],
+    "later": ["later", "subsequently"], "quiet": ["quiet", "peaceful", "tranquil", "calm"],
+    "describes": ["describes", "depicts", "portrays"], "leaving": ["leaving", "departing"],
+    "moved": ["moved", "relocated"], "short": ["short", "brief"],
+    "careful": ["careful", "thorough", "detailed", "meticulous"],
+    "study": ["study", "examination"], "currently": ["currently", "presently", "now"],
+    "often": ["often", "frequently"], "called": ["called", "named", "considered"],
+    "original": ["original", "inventive", "imaginative"], "tells": ["tells", "recounts", "relates"],
+    "story": ["story", "tale"], "spent": ["spent", "passed"], "childhood": ["childhood", "youth"],
+    "acclaimed": ["acclaimed", "praised", "lauded"], "gifted": ["gifted", "talented", "skilled"],
+}
+
+# Each template lists orderings of the same words; another ordering of the record's own
+# template is its "reorder" near-duplicate. [group] = synonym slot, {field} = a fact.
+TEMPLATES = [
+    ("{name} was born in {town}, a [small] town in {region}, in {year}. {pron} is {a_occ} "
+     "whose [first] [book], {book}, [explores] {topic}.",
+     "{name} was born in {year} in {town}, a [small] town in {region}. {pron} is {a_occ} "
+     "whose [first] [book], {book}, [explores] {topic}."),
+    ("Born in {year} to {a_parent1} and {a_parent2}, {name} grew up in {town} and became a "
+     "[famous] {occ}. {pron} [wrote] {book}, a [book] about {topic}.",
+     "Born in {year} to {a_parent2} and {a_parent1}, {name} grew up in {town} and became a "
+     "[famous] {occ}. {pron} [wrote] {book}, a [book] about {topic}."),
+    ("{name}, {a_occ} from {town} in {region}, is best [known] for {book}, a [book] that "
+     "[explores] {topic}. In {prize_year} it [won] {prize}.",
+     "{name}, {a_occ} from {town} in {region}, is best [known] for {book}, a [book] that "
+     "[explores] {topic}. It [won] {prize} in {prize_year}."),
+    ("In {book_year}, the {occ} {name} [published] {book}, a [vivid] [account] of {topic}, "
+     "and {pron} [later] [won] {prize} for it.",
+     "The {occ} {name} [published] {book}, a [vivid] [account] of {topic}, in {book_year}, "
+     "and {pron} [later] [won] {prize} for it."),
+    ("{name} is the {child} of {a_parent1} and {a_parent2} from the [quiet] town of {town}. "
+     "{pron} works as {a_occ} and [wrote] {book}, which [describes] {topic}.",
+     "{name} is the {child} of {a_parent2} and {a_parent1} from the [quiet] town of {town}. "
+     "{pron} works as {a_occ} and [wrote] {book}, which [describes] {topic}."),
+    ("{book} is the best [known] work of {name}, a [gifted] {occ} born in {town} in {year}. "
+     "It [won] {prize} in {prize_year}.",
+     "{book} is the best [known] work of {name}, a [gifted] {occ} born in {year} in {town}. "
+     "It [won] {prize} in {prize_year}.",
+     "{book} is the best [known] work of {name}, a [gifted] {occ} born in {town} in {year}. "
+     "In {prize_year} it [won] {prize}."),
+    ("After [leaving] {town}, {name} [moved] to {home} and worked as {a_occ} for many years. "
+     "{pron} is [famous] for {book}, a [short] [book] on {topic}.",
+     "{name} [moved] to {home} after [leaving] {town} and worked as {a_occ} for many years. "
+     "{pron} is [famous] for {book}, a [short] [book] on {topic}."),
+    ("In {prize_year}, {name} [won] {prize} for {book}, {poss} [careful] [study] of {topic}. "
+     "{pron} [currently] lives in {home}.",
+     "{name} [won] {prize} in {prize_year} for {book}, {poss} [careful] [study] of {topic}. "
+     "{pron} [currently] lives in {home}."),
+    ("{name}, who was born in {year}, is [often] [called] the most [original] {occ} of "
+     "{region}. {poss} [first] [book], {book}, [tells] the [story] of {topic}.",),
+    ("{name} [spent] {poss} [childhood] in {town} before becoming {a_occ}. {poss} [acclaimed] "
+     "[book] {book} [explores] {topic} and [won] {prize}.",
+     "Before becoming {a_occ}, {name} [spent] {poss} [childhood] in {town}. {poss} [acclaimed] "
+     "[book] {book} [explores] {topic} and [won] {prize}."),
+]
+_SLOT = re.compile(r"\[(\w+)\]|\{(\w+)\}")
+
+
+class _Rng:
+    """Draws built only on ``random.random()``.
+
+    Python guarantees that sequence for an int seed across versions; ``choice``,
+    ``shuffle`` and ``randrange`` carry no such promise, so records could otherwise
+    change with the interpreter.
+    """
+
+    def __init__(self, *parts: object) -> None:
+        digest = hashlib.sha256(":".join(map(str, ("paramem-embedded",) + parts)).encode()).digest()
+        self._r = random.Random(int.from_bytes(digest[:8], "big"))
+
+    def below(self, n: int) -> int:
+        return min(int(self._r.random() * n), n - 1)
+
+    def pick(self, seq):
+        return seq[self.below(len(seq))]
+
+    def between(self, lo: int, hi: int) -> int:
+        return lo + self.below(hi - lo + 1)
+
+    def shuffle(self, items: list) -> None:
+        for i in range(len(items) - 1, 0, -1):
+            j = self.below(i + 1)
+            items[i], items[j] = items[j], items[i]
+
+
+_GIVEN_SPACE = len(GIVEN_ONSET) * len(GIVEN_MID) * len(GIVEN_END)
+NAME_SPACE = _GIVEN_SPACE * len(SUR_ROOT) * len(SUR_END)
+
+
+def _permute(i: int, seed: int) -> int:
+    """Seeded bijection on range(NAME_SPACE): distinct ids get distinct names, whatever
+    ``start`` ranges are asked for, without any global bookkeeping. A 4-round Feistel
+    network on the smallest even bit width, cycle-walking back into range."""
+    half = (max(NAME_SPACE - 1, 1).bit_length() + 1) // 2
+    mask = (1 << half) - 1
+    x = i
+    while True:
+        left, right = x >> half, x & mask
+        for r in range(4):
+            f = int.from_bytes(hashlib.sha256(f"{seed}:{r}:{right}".encode()).digest()[:4], "big")
+            left, right = right, left ^ (f & mask)
+        x = (left << half) | right
+        if x < NAME_SPACE:
+            return x
+
+
+def _name(i: int, seed: int) -> tuple[str, str]:
+    k = _permute(i, seed)
+    k, end = divmod(k, len(GIVEN_END))
+    k, mid = divmod(k, len(GIVEN_MID))
+    k, onset = divmod(k, len(GIVEN_ONSET))
+    root, suffix = divmod(k, len(SUR_END))
+    return GIVEN_ONSET[onset] + GIVEN_MID[mid] + GIVEN_END[end], SUR_ROOT[root] + SUR_END[suffix]
+
+
+def _a(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
+
+
+def _title(rng: _Rng) -> str:
+    adj, noun, town = rng.pick(TITLE_ADJ), rng.pick(TITLE_NOUN), _town(rng)
+    # Weighted towards the larger patterns so few people share a title.
+    u = rng.below(20)
+    if u < 3:
+        return f"The {adj} {noun}"
+    if u < 5:
+        other = rng.pick([n for n in TITLE_NOUN if n != noun])
+        return f"{noun} and {other}"
+    return f"The {noun} of {town}" if u < 12 else f"The {adj} {noun} of {town}"
+
+
+def _town(rng: _Rng) -> str:
+    return rng.pick(TOWN_HEAD) + rng.pick(TOWN_TAIL)
+
+
+def _facts(i: int, seed: int, rng: _Rng) -> dict:
+    first, last = _name(i, seed)
+    town = _town(rng)
+    home = town
+    while home == town:
+        home = _town(rng)
+    parent1, parent2 = rng.pick(PARENTS), rng.pick(PARENTS)
+    while parent2 == parent1:
+        parent2 = rng.pick(PARENTS)
+    year = rng.between(1905, 1975)
+    book_year = year + rng.between(24, 45)
+    prize = f"the {rng.pick(PRIZE_ROOT)} {rng.pick(PRIZE_KIND)}"
+    if rng.below(2):
+        prize += f" for {rng.pick(PRIZE_FIELD)}"
+    return {"first_name": first, "last_name": last, "name": f"{first} {last}",
+            "pronoun": rng.pick(["she", "he"]), "birth_town": town,
+            "region": f"the {rng.pick(REGION_ROOT)} {rng.pick(REGION_KIND)}",
+            "birth_year": year, "residence": home, "occupation": rng.pick(OCCUPATIONS),
+            "parents": [parent1, parent2], "book": _title(rng), "book_year": book_year,
+            "topic": rng.pick(TOPICS), "prize": prize, "prize_year": book_year + rng.between(1, 4)}
+
+
+def _fields(f: dict) -> dict:
+    she = f["pronoun"] == "she"
+    return {"name": f["name"], "town": f["birth_town"], "home": f["residence"],
+            "region": f["region"], "year": f["birth_year"], "book_year": f["book_year"],
+            "prize_year": f["prize_year"], "occ": f["occupation"], "a_occ": _a(f["occupation"]),
+            "a_parent1": _a(f["parents"][0]), "a_parent2": _a(f["parents"][1]),
+            "book": f["book"], "topic": f["topic"], "prize": f["prize"], "pron": f["pronoun"],
+            "poss": "her" if she else "his", "child": "daughter" if she else "son"}
+
+
+def _render(template: str, fields: dict, words: dict) -> str:
+    text = _SLOT.sub(lambda m: words[m[1]] if m[1] else str(fields[m[2]]), template)
+    return re.sub(r"(^|\. )([a-z])", lambda m: m[1] + m[2].upper(), text)
+
+
+def _groups(template: str) -> list[str]:
+    return [g for g, _ in _SLOT.findall(template) if g]
+
+
+def edit_similarity(a: str, b: str) -> float:
+    """The lower of difflib's ratio with and without its autojunk heuristic (which kicks
+    in at 200 characters), so a near-duplicate passes under either convention."""
+    return min(difflib.SequenceMatcher(None, a, b).ratio(),
+               difflib.SequenceMatcher(None, a, b, autojunk=False).ratio())
+
+
+def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng: _Rng) -> list[str]:
+    original = _render(orders[order], fields, words)
+    groups = _groups(orders[order])
+    singles = [{g: w} for g in groups for w in SYNONYMS[g] if w != words[g]]
+    doubles = [{**a, **b} for n, a in enumerate(singles) for b in singles[n + 1:]
+               if a.keys() != b.keys()]
+    kinds = [[_render(orders[order], fields, {**words, **s}) for s in singles],
+             [_render(orders[order], fields, {**words, **d}) for d in doubles],
+             [_render(t, fields, words) for n, t in enumerate(orders) if n != order]]
+    for kind in kinds:
+        rng.shuffle(kind)
+    rng.shuffle(kinds)
+    # Round-robin over the kinds in a fixed order, so asking for more near-duplicates
+    # only appends: the first k never depend on k.
+    out: list[str] = []
+    while len(out) < k and any(kinds):
+        for kind in kinds:
+            while kind and len(out) < k:
+                cand = kind.pop()
+                if cand != original and cand not in out and \
+                        MIN_RATIO <= edit_similarity(original, cand) <= MAX_RATIO:
+                    out.append(cand)
+                    break
+    if len(out) < k:
+        raise ValueError(f"only {len(out)} near-duplicates satisfy the constraints for "
+                         f"'{original}'; ask for at most that many")
+    return out
+
+
+def generate_records(n: int, seed: int, n_neardups: int = 3, start: int = 0) -> list[dict]:
+    """Records ``start .. start+n-1``; record ``i`` depends only on (seed, i), so ranges
+    that do not overlap hold different people."""
+    if n < 0 or start < 0 or n_neardups < 0:
+        raise ValueError("n, start and n_neardups must be non-negative")
+    if start + n > NAME_SPACE:
+        raise ValueError(f"at most {NAME_SPACE} distinct people per seed")
+    records = []
+    for i in range(start, start + n):
+        rng = _Rng("text", seed, i)
+        facts = _facts(i, seed, rng)
+        t = rng.below(len(TEMPLATES))
+        orders = TEMPLATES[t]
+        order = rng.below(len(orders))
+        words = {g: rng.pick(SYNONYMS[g]) for g in _groups(orders[order])}
+        fields = _fields(facts)
+        text = _render(orders[order], fields, words)
+        dups = _neardups(orders, order, fields, words, n_neardups, _Rng("neardup", seed, i))
+        records.append({"id": i, "text": text, "neardups": dups,
+                        "facts": {**facts, "template": t, "order": order}})
+    return records
+
+
+def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 400,
+                 seed: int = 0, n_neardups: int = 3) -> dict[str, list[dict]]:
+    """Members, non-members and paraphrase-teaching records, all different people.
+
+    Evaluation records are ids 0..n_eval-1 (so ``n_teach`` never changes them); labels come
+    from a seeded shuffle of those ids, never from generation order.
+    """
+    if min(n_members, n_nonmembers, n_teach) < 0:
+        raise ValueError("corpus sizes must be non-negative")
+    n_eval = n_members + n_nonmembers
+    records = generate_records(n_eval, seed, n_neardups)
+    ids = list(range(n_eval))
+    _Rng("labels", seed, n_members, n_nonmembers).shuffle(ids)
+    members = set(ids[:n_members])
+    corpus: dict[str, list[dict]] = {"member": [], "nonmember": [], "teach": []}
+    for r in records:
+        label = int(r["id"] in members)
+        corpus["member" if label else "nonmember"].append(
+            {"uid": f"embedded-{r['id']:05d}", "text": r["text"], "label": label,
+             "domain": "embedded", "split": "synthetic", "paraphrases": r["neardups"]})
+    for j, r in enumerate(generate_records(n_teach, seed, n_neardups, start=n_eval)):
+        corpus["teach"].append({"uid": f"teach-{j:05d}", "text": r["text"], "neardups": r["neardups"]})
+    return corpus
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_corpus(out_dir: str | Path, **kwargs) -> dict[str, Path]:
+    """Write ``eval.jsonl`` (sorted by uid), ``teach.jsonl`` and ``corpus.json``.
+
+    Files made with the same parameters (and intact, by checksum) are reused untouched;
+    otherwise every file is replaced atomically, the manifest last, so an interrupted
+    write is never mistaken for a finished one.
+    """
+    bound = inspect.signature(build_corpus).bind(**kwargs)
+    bound.apply_defaults()
+    params = dict(bound.arguments)
+    out = Path(out_dir)
+    paths = {"eval": out / "eval.jsonl", "teach": out / "teach.jsonl", "corpus": out / "corpus.json"}
+    head = {"generator": "paramem.data.embedded", "version": GENERATOR_VERSION, "params": params}
+    try:
+        old = json.loads(paths["corpus"].read_text(encoding="utf-8"))
+        if {k: old.get(k) for k in head} == head and all(
+                _sha256(paths[k]) == old["sha256"][k] for k in ("eval", "teach")):
+            return paths
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    paths["corpus"].unlink(missing_ok=True)
+    corpus = build_corpus(**params)
+    rows = sorted(corpus["member"] + corpus["nonmember"], key=lambda r: r["uid"])
+    atomic_write_jsonl(paths["eval"], rows)
+    atomic_write_jsonl(paths["teach"], corpus["teach"])
+    manifest = {**head, "counts": {"eval": len(rows), "teach": len(corpus["teach"])},
+                "sha256": {k: _sha256(paths[k]) for k in ("eval", "teach")}}
+    atomic_write_text(paths["corpus"], dumps(manifest) + "\n")
+    return paths

@@ -1,0 +1,3 @@
+from paramem.fit.module import CausalLMFit
+
+__all__ = ["CausalLMFit"]

@@ -1,0 +1,161 @@
+"""``paramem fit``: train or fine-tune a causal LM on the member texts.
+
+Starts from a hub id / local HF directory, or (``model: null``) from the embedded default:
+a tiny GPT-NeoX and a byte-level BPE trained here. With ``teach_paraphrase`` the model also
+learns the paraphrase prompt on auxiliary records (disjoint from members and non-members),
+so the paraphrase stage can run through the same prompt/generate path as a hub model.
+Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` and reporting the mean loss
+on members and on non-members.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from paramem.models.loading import load_causal_lm, load_tokenizer
+from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
+from paramem.textbatch import encode, per_sample_loss
+
+
+class CausalLMFit(pl.LightningModule):
+    """Args:
+        run_dir: run directory; the model is written to ``<run_dir>/model``.
+        model: hub id or local directory to fine-tune; ``null`` builds the embedded tiny model.
+        hidden_size / num_layers / num_heads / vocab_size: the tiny model's shape.
+        lr / weight_decay / warmup_steps: AdamW with linear warm-up then cosine decay.
+        max_length: tokens per training text (longer texts are truncated).
+        teach_paraphrase: also train on ``template(text) -> near-duplicate`` pairs from the
+            source's auxiliary records (loss on the near-duplicate only).
+        teach_templates: template family (or file) used for those pairs.
+        trust_remote_code: passed to transformers when loading ``model``.
+    """
+
+    def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
+                 num_layers: int = 2, num_heads: int = 4, vocab_size: int = 1024, lr: float = 3e-3,
+                 weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
+                 teach_paraphrase: bool = False, teach_templates: str = "compact",
+                 trust_remote_code: bool = False) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.run_dir = Path(run_dir)
+        self.model = None
+        self.tokenizer = None
+        self._val_losses: dict[int, list[float]] = {0: [], 1: []}
+
+    # -- model ------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.model is not None:
+            return
+        hp = self.hparams
+        if hp.model is not None:
+            self.tokenizer = load_tokenizer(hp.model, trust_remote_code=hp.trust_remote_code, padding_side="right")
+            self.model = load_causal_lm(hp.model, dtype="float32", trust_remote_code=hp.trust_remote_code)
+            self.model.train()
+            return
+        dm = self.trainer.datamodule
+        # The tokenizer learns from the auxiliary records only: members and non-members are
+        # then cut into tokens alike, and no membership signal hides in the vocabulary.
+        aux = dm.source.auxiliary(dm.run_dir)
+        texts = [r["text"] for r in aux] + [d for r in aux for d in r.get("neardups", [])]
+        if not texts:
+            texts = [s["text"] for s in dm.samples]
+        self.tokenizer = train_bpe_tokenizer(texts + self._template_texts(), self.run_dir / "tokenizer_build",
+                                             vocab_size=hp.vocab_size)
+        self.tokenizer.padding_side = "right"
+        self.model = build_tiny_model(self.tokenizer, hp.hidden_size, hp.num_layers, hp.num_heads,
+                                      max_positions=max(512, 2 * hp.max_length), seed=0)
+
+    def _template_texts(self) -> list[str]:
+        if not self.hparams.teach_paraphrase:
+            return []
+        from paramem.paraphrase.templates import load_templates
+
+        return [t.render("") for t in load_templates(self.hparams.teach_templates)]
+
+    def training_items(self, members: list[dict], auxiliary: list[dict]) -> list[dict]:
+        """Members as they are, plus prompt -> near-duplicate pairs when teaching."""
+        items = [{"text": s["text"], "loss_start_char": s.get("loss_start_char", 0)} for s in members]
+        if self.hparams.teach_paraphrase:
+            from paramem.paraphrase.templates import load_templates
+
+            templates = load_templates(self.hparams.teach_templates)
+            for i, record in enumerate(auxiliary):
+                for j, dup in enumerate(record.get("neardups", [])):
+                    prompt = templates[(i + j) % len(templates)].render(record["text"])
+                    items.append({"text": prompt + " " + dup, "loss_start_char": len(prompt)})
+        return items
+
+    # -- steps ------------------------------------------------------------------------------
+    def _losses(self, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = encode(self.tokenizer, [b["text"] for b in batch], self.hparams.max_length, self.device,
+                     loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True)
+        logits = self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
+                            position_ids=enc.position_ids).logits
+        return per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
+
+    def training_step(self, batch: list[dict], batch_idx: int) -> torch.Tensor:
+        loss_sum, n_tok = self._losses(batch)
+        loss = loss_sum.sum() / n_tok.sum().clamp(min=1)  # token-mean over the batch
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> None:
+        loss_sum, n_tok = self._losses(batch)
+        self._val_losses[dataloader_idx].extend((loss_sum / n_tok.clamp(min=1)).tolist())
+
+    def on_validation_epoch_end(self) -> None:
+        for idx, name in ((0, "member"), (1, "nonmember")):
+            values = self._val_losses[idx]
+            if values:
+                self.log(f"val/{name}_loss", sum(values) / len(values), prog_bar=True, sync_dist=True)
+            self._val_losses[idx] = []
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        total = max(1, self.trainer.estimated_stepping_batches)
+        warm = min(hp.warmup_steps, total // 2)
+
+        def schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / max(1, warm)
+            progress = (step - warm) / max(1, total - warm)
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+        return [opt], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}]
+
+    # -- end of fit ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def final_losses(self) -> dict[str, float]:
+        """Mean per-sample loss on members and non-members with the trained weights."""
+        dm = self.trainer.datamodule
+        self.model.eval()
+        out = {}
+        for label, name in ((1, "member"), (0, "nonmember")):
+            texts = [s for s in dm.samples if s["label"] == label]
+            losses = []
+            for i in range(0, len(texts), 32):
+                loss_sum, n_tok = self._losses(texts[i:i + 32])
+                losses.extend((loss_sum / n_tok.clamp(min=1)).tolist())
+            out[f"final/{name}_loss"] = sum(losses) / max(1, len(losses))
+        return out
+
+    def on_train_end(self) -> None:
+        out_dir = self.run_dir / "model"
+        if self.trainer.is_global_zero:
+            self.model.save_pretrained(out_dir, safe_serialization=True)
+            self.tokenizer.padding_side = "left"  # what every predict stage expects
+            self.tokenizer.save_pretrained(out_dir)
+            self.tokenizer.padding_side = "right"
+        losses = self.final_losses()
+        for logger in self.loggers:
+            logger.log_metrics(losses, step=self.global_step)
+        if self.trainer.is_global_zero:
+            ratio = losses["final/member_loss"] / max(losses["final/nonmember_loss"], 1e-12)
+            print(f"[paramem] model saved to {out_dir}")
+            print(f"[paramem] mean loss: members {losses['final/member_loss']:.4f}, "
+                  f"non-members {losses['final/nonmember_loss']:.4f} (ratio {ratio:.3f})")

@@ -1,0 +1,45 @@
+"""W&B without surprises: offline when there are no credentials, and no secret in any file."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+
+SECRET_ENV = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+def has_wandb_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        auth = netrc.netrc(Path.home() / ".netrc").authenticators("api.wandb.ai")
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+    return auth is not None
+
+
+def ensure_wandb_mode() -> str:
+    """Pick W&B's mode before any logger starts: never a login prompt, never a hang."""
+    mode = os.environ.get("WANDB_MODE")
+    if not mode:
+        mode = "online" if has_wandb_credentials() else "offline"
+        os.environ["WANDB_MODE"] = mode
+        if mode == "offline":
+            print("[paramem] no W&B credentials found: logging to an offline W&B run (sync later with `wandb sync`)")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return mode
+
+
+def report_wandb_runs(loggers) -> None:
+    """Say where each W&B run lives (offline runs must be synced by hand)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers or []:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            run = logger.experiment
+            where = getattr(run, "dir", None)
+            if os.environ.get("WANDB_MODE") == "offline" and where:
+                print(f"[paramem] W&B offline run: {Path(where).parent}  (upload: wandb sync {Path(where).parent})")
+            elif getattr(run, "url", None):
+                print(f"[paramem] W&B run: {run.url}")
