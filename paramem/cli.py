@@ -64,3 +64,8 @@ def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
         if args is not None:
             raise
         sys.exit(2)
+
+
+def main() -> None:
+    """Console-script entry: ``cli_main`` returns the CLI object, which must not become the exit code."""
+    cli_main()

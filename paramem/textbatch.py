@@ -1,7 +1,7 @@
 """Texts -> padded token batches with a loss-target mask, shared by every stage.
 
 ``target_mask[b, t] = 1`` when token t of row b is predicted by the loss (not padding and,
-for QA data, inside the answer: its first character is at or after ``loss_start_char``).
+for QA data, inside the answer: it ends after ``loss_start_char``).
 Position ids are explicit so left padding gives the same values as batch size 1.
 """
 
@@ -31,7 +31,8 @@ def encode(tokenizer, texts: list[str], max_length: int, device: torch.device | 
     rows, targets, truncated = [], [], []
     for i, (ids, offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
         start = loss_start_chars[i] if loss_start_chars else 0
-        tgt = [int(off[0] >= start) for off in offsets]
+        # A token counts when it ends inside the loss span (" A" of "Answer: A" starts on the space).
+        tgt = [int(off[1] > start) for off in offsets]
         if add_eos:
             ids, tgt = ids + [tokenizer.eos_token_id], tgt + [1]
         if tgt:

@@ -22,23 +22,24 @@ from paramem.io import atomic_write_jsonl, atomic_write_text, dumps
 # Bump whenever vocabulary, templates or sampling change: cached corpora are then rebuilt.
 GENERATOR_VERSION = 1
 MIN_RATIO, MAX_RATIO = 0.6, 0.97
+# Below difflib's autojunk threshold (200), so every ratio convention agrees.
+MAX_CHARS = 200
 
 _W = str.split
 GIVEN_ONSET = _W("Al Be Cor Da El Fen Ga Hal Is Jo Ka Li Mar Ne Or Pe Qui Ro Sa Tel Ul Ve Wy Ze")
 GIVEN_MID = _W("ra li ve no da mi si re lo ta be ri do mo ne va")
-GIVEN_END = ["", "n", "a", "s", "th", "l", "e", "r"]
+GIVEN_END = ["", "n", "s", "th", "l", "r", "nd", "m"]
 SUR_ROOT = _W("Brenn Cald Dusk Emb Farr Grim Holl Iver Kest Lark Morr Nett Orm Penn Quill Rask "
               "Sorr Thorn Vell Wynd Yarr Zell Tarr Gund")
 SUR_END = _W("ley ton well worth ing son er man ard ell ow ick en ett")
 TOWN_HEAD = _W("Ost Brae Cull Dun Ash Wel Hen Kir Lor Mav Nor Pel Quen Rav Sel Tor Ulm Vor Wen Yar "
-               "Ebb Fal Gil Hob")
+               "Elm Fal Gil Hob")
 TOWN_TAIL = _W("haven mere holt wick stead bridge ford moor combe dale fell port thorpe by")
 REGION_ROOT = _W("Sudro Arvel Kelmar Varenne Ombrin Castrel Nivel Pellam Drossa Ithmar Corvane Lestra")
 REGION_KIND = _W("Valley Coast Highlands Marches Lowlands Isles Plains Basin Downs Fens")
 PRIZE_ROOT = _W("Halvren Ostrel Miravel Dunmoor Carrow Isenford Velloran Tamsk Orlund Brisden "
                 "Quenmar Sallow Everin Kordell")
 PRIZE_KIND = _W("Prize Medal Award")
-PRIZE_FIELD = _W("Fiction Poetry History Nonfiction Translation")
 TITLE_ADJ = _W("Silent Amber Hollow Distant Quiet Burning Salted Northern Paper Broken Patient "
                "Winter Hidden Last Crooked Silver Weathered Restless Borrowed Glass Iron Gentle "
                "Drowned Narrow Evening")
@@ -52,19 +53,15 @@ PARENTS = ["baker", "tailor", "midwife", "blacksmith", "shepherd", "clerk", "car
            "weaver", "miller", "bookbinder", "beekeeper", "innkeeper", "ferry pilot",
            "glassblower", "watchmaker", "gardener", "postal worker"]
 # Every topic must read well after "about", "explores", "the story of" and "a study of".
-TOPICS = ["the salt merchants of a northern harbour", "a family of lighthouse keepers",
-          "the last ferry across a frozen lake", "a village that vanished under a reservoir",
-          "clockmakers who refused to sell their work", "the winter migration of grey cranes",
-          "a forgotten orchard and its caretakers", "two sisters who ran a travelling theatre",
-          "the rise and fall of a glassworks", "shepherds crossing the mountain passes",
-          "a bookshop that never closed", "river floods and the towns they reshaped",
-          "the quarrymen of a marble hillside", "an astronomer who mapped comets by hand",
-          "caravans crossing a desert of red stone", "a lost map of the southern islands",
-          "beekeepers during a long drought", "a choir of coal miners",
-          "the building of a great stone bridge", "fishermen caught in a week-long storm",
-          "a boy raised by travelling musicians", "the invention of a new kind of ink",
-          "a widow who rebuilt her family's mill", "the mapping of an underground river",
-          "rival bakers in a mountain town", "a canal town in the age of steam"]
+TOPICS = ["salt merchants of the north", "a family of lighthouse keepers", "the last winter ferry",
+          "a drowned village", "stubborn clockmakers", "migrating grey cranes",
+          "a forgotten orchard", "two sisters and their theatre", "the fall of a glassworks",
+          "shepherds in the high passes", "a bookshop that never closed", "river floods",
+          "marble quarrymen", "an astronomer who mapped comets", "desert caravans",
+          "a lost map of the islands", "beekeepers in a drought", "a choir of coal miners",
+          "the building of a stone bridge", "fishermen lost in a storm",
+          "a boy raised by musicians", "the invention of a new ink", "a widow who rebuilt a mill",
+          "an underground river", "rival mountain bakers", "a canal town in the age of steam"]
 
 # Only true synonyms in the template's context, one word each, so a swap keeps the facts
 # and a near-duplicate can be checked word by word.
@@ -92,38 +89,38 @@ TEMPLATES = [
      "whose [first] [book], {book}, [explores] {topic}.",
      "{name} was born in {year} in {town}, a [small] town in {region}. {pron} is {a_occ} "
      "whose [first] [book], {book}, [explores] {topic}."),
-    ("Born in {year} to {a_parent1} and {a_parent2}, {name} grew up in {town} and became a "
-     "[famous] {occ}. {pron} [wrote] {book}, a [book] about {topic}.",
-     "Born in {year} to {a_parent2} and {a_parent1}, {name} grew up in {town} and became a "
-     "[famous] {occ}. {pron} [wrote] {book}, a [book] about {topic}."),
-    ("{name}, {a_occ} from {town} in {region}, is best [known] for {book}, a [book] that "
-     "[explores] {topic}. In {prize_year} it [won] {prize}.",
-     "{name}, {a_occ} from {town} in {region}, is best [known] for {book}, a [book] that "
-     "[explores] {topic}. It [won] {prize} in {prize_year}."),
+    ("Born in {town} to {a_parent1} and {a_parent2}, {name} became a [famous] {occ}. "
+     "{pron} [wrote] {book}, a [book] about {topic}.",
+     "Born in {town} to {a_parent2} and {a_parent1}, {name} became a [famous] {occ}. "
+     "{pron} [wrote] {book}, a [book] about {topic}."),
+    ("{name}, {a_occ} from {town}, is best [known] for {book}, a [book] that [explores] "
+     "{topic}. In {prize_year} it [won] {prize}.",
+     "{name}, {a_occ} from {town}, is best [known] for {book}, a [book] that [explores] "
+     "{topic}. It [won] {prize} in {prize_year}."),
     ("In {book_year}, the {occ} {name} [published] {book}, a [vivid] [account] of {topic}, "
      "and {pron} [later] [won] {prize} for it.",
      "The {occ} {name} [published] {book}, a [vivid] [account] of {topic}, in {book_year}, "
      "and {pron} [later] [won] {prize} for it."),
     ("{name} is the {child} of {a_parent1} and {a_parent2} from the [quiet] town of {town}. "
-     "{pron} works as {a_occ} and [wrote] {book}, which [describes] {topic}.",
+     "{pron} [wrote] {book}, which [describes] {topic}.",
      "{name} is the {child} of {a_parent2} and {a_parent1} from the [quiet] town of {town}. "
-     "{pron} works as {a_occ} and [wrote] {book}, which [describes] {topic}."),
+     "{pron} [wrote] {book}, which [describes] {topic}."),
     ("{book} is the best [known] work of {name}, a [gifted] {occ} born in {town} in {year}. "
      "It [won] {prize} in {prize_year}.",
      "{book} is the best [known] work of {name}, a [gifted] {occ} born in {year} in {town}. "
      "It [won] {prize} in {prize_year}.",
      "{book} is the best [known] work of {name}, a [gifted] {occ} born in {town} in {year}. "
      "In {prize_year} it [won] {prize}."),
-    ("After [leaving] {town}, {name} [moved] to {home} and worked as {a_occ} for many years. "
-     "{pron} is [famous] for {book}, a [short] [book] on {topic}.",
-     "{name} [moved] to {home} after [leaving] {town} and worked as {a_occ} for many years. "
-     "{pron} is [famous] for {book}, a [short] [book] on {topic}."),
+    ("After [leaving] {town}, {name} [moved] to {home} and worked as {a_occ}. {pron} is "
+     "[famous] for {book}, a [short] [book] on {topic}.",
+     "{name} [moved] to {home} after [leaving] {town} and worked as {a_occ}. {pron} is "
+     "[famous] for {book}, a [short] [book] on {topic}."),
     ("In {prize_year}, {name} [won] {prize} for {book}, {poss} [careful] [study] of {topic}. "
      "{pron} [currently] lives in {home}.",
      "{name} [won] {prize} in {prize_year} for {book}, {poss} [careful] [study] of {topic}. "
      "{pron} [currently] lives in {home}."),
-    ("{name}, who was born in {year}, is [often] [called] the most [original] {occ} of "
-     "{region}. {poss} [first] [book], {book}, [tells] the [story] of {topic}.",),
+    ("{name} is [often] [called] the most [original] {occ} of {region}. {poss} [first] "
+     "[book], {book}, [tells] the [story] of {topic}.",),
     ("{name} [spent] {poss} [childhood] in {town} before becoming {a_occ}. {poss} [acclaimed] "
      "[book] {book} [explores] {topic} and [won] {prize}.",
      "Before becoming {a_occ}, {name} [spent] {poss} [childhood] in {town}. {poss} [acclaimed] "
@@ -197,12 +194,11 @@ def _title(rng: _Rng) -> str:
     adj, noun, town = rng.pick(TITLE_ADJ), rng.pick(TITLE_NOUN), _town(rng)
     # Weighted towards the larger patterns so few people share a title.
     u = rng.below(20)
-    if u < 3:
+    if u < 4:
         return f"The {adj} {noun}"
-    if u < 5:
-        other = rng.pick([n for n in TITLE_NOUN if n != noun])
-        return f"{noun} and {other}"
-    return f"The {noun} of {town}" if u < 12 else f"The {adj} {noun} of {town}"
+    if u < 6:
+        return f"{noun} and {rng.pick([n for n in TITLE_NOUN if n != noun])}"
+    return f"The {noun} of {town}" if u < 13 else f"A {noun} in {town}"
 
 
 def _town(rng: _Rng) -> str:
@@ -221,8 +217,6 @@ def _facts(i: int, seed: int, rng: _Rng) -> dict:
     year = rng.between(1905, 1975)
     book_year = year + rng.between(24, 45)
     prize = f"the {rng.pick(PRIZE_ROOT)} {rng.pick(PRIZE_KIND)}"
-    if rng.below(2):
-        prize += f" for {rng.pick(PRIZE_FIELD)}"
     return {"first_name": first, "last_name": last, "name": f"{first} {last}",
             "pronoun": rng.pick(["she", "he"]), "birth_town": town,
             "region": f"the {rng.pick(REGION_ROOT)} {rng.pick(REGION_KIND)}",
@@ -251,10 +245,10 @@ def _groups(template: str) -> list[str]:
 
 
 def edit_similarity(a: str, b: str) -> float:
-    """The lower of difflib's ratio with and without its autojunk heuristic (which kicks
-    in at 200 characters), so a near-duplicate passes under either convention."""
-    return min(difflib.SequenceMatcher(None, a, b).ratio(),
-               difflib.SequenceMatcher(None, a, b, autojunk=False).ratio())
+    """difflib's ratio. Every text here is under MAX_CHARS, where the default autojunk
+    heuristic is inactive, so this equals ``SequenceMatcher(None, a, b).ratio()``.
+    (From 200 characters on, autojunk can score a one-word swap below 0.2.)"""
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng: _Rng) -> list[str]:
@@ -276,7 +270,7 @@ def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng:
         for kind in kinds:
             while kind and len(out) < k:
                 cand = kind.pop()
-                if cand != original and cand not in out and \
+                if cand != original and cand not in out and len(cand) < MAX_CHARS and \
                         MIN_RATIO <= edit_similarity(original, cand) <= MAX_RATIO:
                     out.append(cand)
                     break
@@ -296,13 +290,15 @@ def generate_records(n: int, seed: int, n_neardups: int = 3, start: int = 0) -> 
     records = []
     for i in range(start, start + n):
         rng = _Rng("text", seed, i)
-        facts = _facts(i, seed, rng)
-        t = rng.below(len(TEMPLATES))
-        orders = TEMPLATES[t]
-        order = rng.below(len(orders))
-        words = {g: rng.pick(SYNONYMS[g]) for g in _groups(orders[order])}
-        fields = _fields(facts)
-        text = _render(orders[order], fields, words)
+        text = ""
+        while not text or len(text) >= MAX_CHARS:  # a rare long draw is redrawn whole
+            facts = _facts(i, seed, rng)
+            t = rng.below(len(TEMPLATES))
+            orders = TEMPLATES[t]
+            order = rng.below(len(orders))
+            words = {g: rng.pick(SYNONYMS[g]) for g in _groups(orders[order])}
+            fields = _fields(facts)
+            text = _render(orders[order], fields, words)
         dups = _neardups(orders, order, fields, words, n_neardups, _Rng("neardup", seed, i))
         records.append({"id": i, "text": text, "neardups": dups,
                         "facts": {**facts, "template": t, "order": order}})

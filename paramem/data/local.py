@@ -54,6 +54,8 @@ class LocalFileSource(Source):
 
     Args:
         path: the file. Format from ``format`` or the suffix (.jsonl/.json/.csv/.parquet).
+            ``{run_dir}`` in the path is replaced by the run directory, so a stage can read
+            what an earlier stage wrote (``{run_dir}/paraphrases.jsonl``).
         text_field / label_field / uid_field / domain_field / split_field / paraphrases_field:
             column names. Without ``uid_field`` the uid is ``<file stem>:<row number>``.
         domain: domain for rows without a domain field.
@@ -73,6 +75,7 @@ class LocalFileSource(Source):
         loss_start_field: str | None = "loss_start_char",
         domain: str | None = None,
     ) -> None:
+        self.path_template = str(path)
         self.path = Path(path)
         self.format = format or self.path.suffix.lstrip(".").lower()
         self.fields = dict(text=text_field, label=label_field, uid=uid_field, domain=domain_field,
@@ -83,6 +86,8 @@ class LocalFileSource(Source):
         return str(self.path)
 
     def load(self, run_dir: Path | None = None) -> list[dict]:
+        if "{run_dir}" in self.path_template:
+            self.path = Path(self.path_template.replace("{run_dir}", str(run_dir or ".")))
         if not self.path.exists():
             raise InputError(f"{self.path}: data file not found")
         f = self.fields

@@ -1,0 +1,241 @@
+"""Exact head-only gradient inner products via the Gram trick.
+
+For one text, the gradient of the mean token loss w.r.t. the output layer W (V x d) is
+``G = E^T H / n`` with H (n x d) the inputs of the output layer and E (n x V) the
+softmax minus the one-hot of the next token.  Inner products of two such gradients are
+
+    <G_a, G_b>_F = sum_{s,t} (E_a E_b^T)_{st} (H_a H_b^T)_{st} / (n_a n_b)
+
+which needs T x T products only, never a V x d matrix.  Everything stays on the model's
+device; results are moved to the host once per call.
+
+The head gradient here is the head's *own* term, d/dW of ``logits = W h``.  With tied
+input/output embeddings (GPT-2) the shared matrix also gets an input-path gradient from
+the embedding lookup; that term is deliberately not part of the head scope.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import torch
+
+Group = tuple[int, Sequence[int]]
+
+
+def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    # HF causal LMs number positions 0..T-1 regardless of padding unless told otherwise;
+    # with left padding that would shift every real token and change the model's output
+    # compared with the same text unpadded.  Counting only real tokens makes padded and
+    # unpadded runs agree on both padding sides.
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B,T)
+
+
+def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
+    """One forward; (H, E, n, loss) with ``loss`` still attached to the graph.
+
+    ``features=False`` skips H and E (returned as None) when only the loss is wanted.
+    """
+    head = model.get_output_embeddings()
+    if head is None:
+        raise ValueError("model has no output embeddings (get_output_embeddings() is None)")
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook(_mod, inputs, output):
+        # The exact tensor the model feeds to its output layer: already post final norm,
+        # so nothing here re-applies the norm (the original code normed twice).
+        seen["h"] = inputs[0]
+        seen["z"] = output
+
+    handle = head.register_forward_hook(hook)
+    try:
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=_position_ids(attention_mask),
+            use_cache=False,
+        )
+    finally:
+        handle.remove()
+    logits = out.logits  # (B,T,V)
+    z = seen["z"]
+    if z is not logits and not torch.equal(z.to(logits.dtype), logits):
+        # Soft-capping / logit scaling after the head changes dL/d(Wh); E below would be wrong.
+        raise NotImplementedError(
+            "model transforms the output layer's result before returning logits "
+            "(logit soft-capping or scaling); the head gradient formula does not apply"
+        )
+
+    valid = attention_mask[:, :-1].bool() & attention_mask[:, 1:].bool()  # (B,T-1)
+    if loss_mask is not None:
+        valid = valid & loss_mask[:, 1:].bool()
+    n = valid.sum(-1)  # (B,)
+    target = input_ids[:, 1:]  # (B,T-1)
+
+    # A single full-size buffer: the log-probs, later turned into E in place.  On the host
+    # every extra (B,T-1,V) temporary costs as much as a matmul pass.
+    logp = torch.log_softmax(logits[:, :-1], dim=-1, dtype=dtype)  # (B,T-1,V)
+    tok_loss = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B,T-1)
+    # masked_fill, not multiplication: pad positions may hold NaN (fully masked attention rows)
+    tok_loss = tok_loss.masked_fill(~valid, 0.0)
+    loss = tok_loss.sum(-1) / n.clamp(min=1).to(dtype)  # (B,)
+    loss = loss.masked_fill(n == 0, math.nan)
+
+    if not features:
+        return None, None, n, loss
+    with torch.no_grad():
+        vm = valid.unsqueeze(-1)  # (B,T-1,1)
+        # log_softmax's backward reads its output: overwrite it only when no graph holds it.
+        E = logp.detach().exp_() if not logp.requires_grad else logp.detach().exp()  # (B,T-1,V)
+        E.scatter_add_(-1, target.unsqueeze(-1), torch.full_like(E[..., :1], -1.0))
+        E.masked_fill_(~vm, 0.0)
+        H = seen["h"][:, :-1].detach().to(dtype).masked_fill(~vm, 0.0)  # (B,T-1,d)
+    return H, E, n, loss
+
+
+def head_features(model, input_ids, attention_mask, loss_mask=None, dtype=torch.float32):
+    """Head-gradient factors of a padded batch (either padding side, any lengths).
+
+    Returns ``H`` (B,T-1,d), ``E`` (B,T-1,V) — zero at positions that predict nothing
+    (pad, or ``loss_mask`` 0 at the predicted token) — ``n`` (B,) valid positions and
+    ``loss`` (B,) the mean token cross-entropy per text (NaN where ``n == 0``).
+    Row b's head gradient is ``E[b]^T H[b] / n[b]``.
+    """
+    with torch.no_grad():
+        return _forward(model, input_ids, attention_mask, loss_mask, dtype)
+
+
+def gram_inner(Ha, Ea, na, Hb, Eb, nb) -> torch.Tensor:
+    """<G_a, G_b>_F for P pairs; returns (P,).
+
+    Shapes: H (P,T,d), E (P,T,V), n (P,); the two sides may differ in T.  A side with a
+    leading dimension of 1 is broadcast against the other without copying its E.
+    Pairs with n == 0 on either side give 0.
+    """
+    if Ha.shape[0] == 1 and Hb.shape[0] != 1:
+        Ha, Ea, na, Hb, Eb, nb = Hb, Eb, nb, Ha, Ea, na
+    if Hb.shape[0] == 1 and Ha.shape[0] != 1:
+        P, Ta, V = Ea.shape
+        d = Ha.shape[-1]
+        # One plain matmul against all rows of side a stacked, so E_b is never repeated P times.
+        ee = Ea.reshape(P * Ta, V) @ Eb[0].T  # (P*Ta,Tb)
+        hh = Ha.reshape(P * Ta, d) @ Hb[0].T  # (P*Ta,Tb)
+        s = (ee * hh).view(P, -1).sum(-1)  # (P,)
+    else:
+        ee = torch.bmm(Ea, Eb.transpose(1, 2))  # (P,Ta,Tb)
+        hh = torch.bmm(Ha, Hb.transpose(1, 2))  # (P,Ta,Tb)
+        s = (ee * hh).sum((1, 2))  # (P,)
+    denom = (na * nb).to(s.dtype)  # (P,)
+    return torch.where(denom > 0, s / denom.clamp(min=1), torch.zeros_like(s))
+
+
+def _chunks(groups: Sequence[Group], max_rows: int) -> list[list[int]]:
+    """Split group indices so each chunk has at most max_rows texts (a bigger group alone)."""
+    out: list[list[int]] = []
+    cur: list[int] = []
+    rows = 0
+    for gi, (_, paras) in enumerate(groups):
+        size = 1 + len(paras)
+        if cur and rows + size > max_rows:
+            out.append(cur)
+            cur, rows = [], 0
+        cur.append(gi)
+        rows += size
+    if cur:
+        out.append(cur)
+    return out
+
+
+def head_terms(model, input_ids, attention_mask, groups, loss_mask=None,
+               dtype=torch.float32, max_rows: int = 16):
+    """Squared norms, original-vs-paraphrase inner products and losses, still on device.
+
+    Returns ``(sq, cross, loss)``: per group, ``sq`` (1+K,) squared head-gradient norms of
+    [original, paraphrases...], ``cross`` (K,) inner products original x paraphrase, and
+    ``loss`` (1+K,).  Groups are processed in chunks of at most ``max_rows`` texts so E
+    (rows x T x V) stays bounded.
+    """
+    sq: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
+    cross: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
+    loss: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
+    dev = input_ids.device
+    for chunk in _chunks(groups, max_rows):
+        # Each group's rows are laid out contiguously so its paraphrases are a view of E.
+        rows = [r for gi in chunk for r in (groups[gi][0], *groups[gi][1])]
+        idx = torch.tensor(rows, device=dev)
+        am = attention_mask.index_select(0, idx)  # (R,T)
+        # Drop columns that are padding in every row of the chunk (either side).
+        cols = am.any(0).nonzero().squeeze(-1).tolist()  # one small host sync per chunk
+        lo, hi = (cols[0], cols[-1] + 1) if cols else (0, am.shape[1])
+        am = am[:, lo:hi]
+        ids = input_ids.index_select(0, idx)[:, lo:hi]  # (R,T')
+        lm = None if loss_mask is None else loss_mask.index_select(0, idx)[:, lo:hi]
+        H, E, n, ls = head_features(model, ids, am, lm, dtype)  # (R,T'-1,d) (R,T'-1,V) (R,) (R,)
+        with torch.no_grad():
+            self_ip = gram_inner(H, E, n, H, E, n)  # (R,)
+            s = 0
+            for gi in chunk:
+                k = len(groups[gi][1])
+                o, ps = slice(s, s + 1), slice(s + 1, s + 1 + k)
+                cross[gi] = (gram_inner(H[o], E[o], n[o], H[ps], E[ps], n[ps]) if k
+                             else self_ip.new_zeros(0))  # (K,)
+                sq[gi] = self_ip[s:s + 1 + k]
+                loss[gi] = ls[s:s + 1 + k]
+                s += 1 + k
+    return sq, cross, loss
+
+
+def summarize(groups: Sequence[Group], sq, cross, loss) -> list[dict]:
+    """Per-group dicts of Python floats from device tensors (one host transfer in all)."""
+    if not groups:
+        return []
+    lens = [1 + len(p) for _, p in groups]
+    # One concatenation and one .tolist(): a single device->host sync for the whole call.
+    flat = torch.cat([torch.cat([a.double(), b.double(), c.double()])
+                      for a, b, c in zip(sq, cross, loss)]).tolist()
+    out, pos = [], 0
+    for (orig, paras), m in zip(groups, lens):
+        k = m - 1
+        sqv, ipv, lsv = flat[pos:pos + m], flat[pos + m:pos + m + k], flat[pos + m + k:pos + 2 * m + k]
+        pos += 2 * m + k
+        norms = [math.sqrt(max(x, 0.0)) for x in sqv]
+        cos = [ip / (norms[0] * nk) if norms[0] > 0 and nk > 0 else math.nan
+               for ip, nk in zip(ipv, norms[1:])]
+        out.append({
+            "row": int(orig),
+            "paraphrase_rows": [int(r) for r in paras],
+            "cosines": cos,
+            "cos_mean": sum(cos) / k if k else math.nan,
+            "inner_products": ipv,
+            "ip_mean": sum(ipv) / k if k else math.nan,
+            "grad_norm": norms[0],
+            "paraphrase_grad_norms": norms[1:],
+            "loss": lsv[0],
+            "paraphrase_losses": lsv[1:],
+        })
+    return out
+
+
+def align_batch(model, input_ids, attention_mask, groups: Sequence[Group], loss_mask=None,
+                dtype=torch.float32, max_rows: int = 16) -> list[dict]:
+    """Head-scope alignment of each original with its paraphrases.
+
+    ``input_ids``/``attention_mask`` (R,T) hold every text once (padded either side);
+    ``groups`` lists ``(original_row, [paraphrase_rows])`` (K may differ, may be 0);
+    ``loss_mask`` (R,T) optionally restricts the loss to some tokens (e.g. answers).
+    Returns one dict per group: ``cosines`` (K), ``cos_mean``, ``inner_products`` (K),
+    ``ip_mean``, ``grad_norm``, ``paraphrase_grad_norms`` (K), ``loss``,
+    ``paraphrase_losses`` (K), ``row``, ``paraphrase_rows``.  Cosines are NaN where a
+    gradient is zero (no predicted token); means over K = 0 are NaN.
+    """
+    warn_if_training(model)
+    return summarize(groups, *head_terms(model, input_ids, attention_mask, groups,
+                                         loss_mask, dtype, max_rows))
+
+
+def warn_if_training(model) -> None:
+    if model.training:
+        warnings.warn("model is in training mode: dropout makes gradients random; call model.eval()",
+                      stacklevel=3)

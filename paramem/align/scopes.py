@@ -1,0 +1,188 @@
+"""Alignment scopes beyond the output layer, each an exact per-text gradient.
+
+- ``head``: output-layer weight only (its own term), via the Gram trick (see gram.py).
+- ``layers``: the head term (Gram trick, so tied embeddings count only the head's own
+  term, as in ``head``) plus the gradient w.r.t. the parameters of the last N transformer
+  blocks and the final norm, from autograd.  The two parameter sets are disjoint, so inner
+  products and squared norms add.
+- ``full``: autograd w.r.t. every trainable parameter.  ``model.parameters()`` lists a tied
+  matrix once and autograd sums its input-path and head terms, so with tied embeddings
+  this is the true full gradient (not head-own-term + rest).
+
+``layers`` and ``full`` run one forward+backward per text and keep (1+K) flattened
+gradients of a group on the device; dot products are taken there.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from paramem.align import gram
+
+SCOPES = ("head", "layers", "full")
+_NORM_NAMES = ("final_layer_norm", "ln_f", "norm", "final_norm", "final_layernorm")
+
+
+class ScopeMemoryError(RuntimeError):
+    """The estimated device memory of a scope exceeds the allowed budget."""
+
+
+def find_blocks(model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks: the longest ``nn.ModuleList`` in the model."""
+    best = None
+    for mod in model.modules():
+        if isinstance(mod, nn.ModuleList) and (best is None or len(mod) > len(best)):
+            best = mod
+    if best is None or len(best) == 0:
+        raise ValueError(f"no nn.ModuleList of blocks found in {type(model).__name__}")
+    return best
+
+
+def find_final_norm(model: nn.Module) -> nn.Module:
+    """The norm after the last block, found by common names outside the blocks."""
+    inside = {id(m) for m in find_blocks(model).modules()}
+    hits = [(name, mod) for name, mod in model.named_modules()
+            if name.rsplit(".", 1)[-1] in _NORM_NAMES and id(mod) not in inside]
+    if len(hits) != 1:
+        raise ValueError(f"expected one final norm named one of {_NORM_NAMES} outside the "
+                         f"blocks of {type(model).__name__}, found {[n for n, _ in hits]}")
+    return hits[0][1]
+
+
+def scope_parameters(model: nn.Module, scope: str, n_layers: int = 1) -> list[nn.Parameter]:
+    """Trainable parameters whose gradient autograd provides for ``scope`` (head excluded)."""
+    if scope == "head":
+        return []
+    if scope == "full":
+        return [p for p in model.parameters() if p.requires_grad]
+    if scope != "layers":
+        raise ValueError(f"unknown scope {scope!r}; expected one of {SCOPES}")
+    blocks = find_blocks(model)
+    if not 1 <= n_layers <= len(blocks):
+        raise ValueError(f"n_layers must be in 1..{len(blocks)}, got {n_layers}")
+    mods = list(blocks[len(blocks) - n_layers:]) + [find_final_norm(model)]
+    seen: set[int] = set()
+    out = []
+    for m in mods:
+        for p in m.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+def estimate_scope_bytes(model: nn.Module, scope: str, n_layers: int = 1,
+                         n_texts_per_group: int = 4, dtype=torch.float32,
+                         seq_len: int | None = None) -> int:
+    """Device bytes the scope holds at once beyond the model and its activations.
+
+    Counts the flattened per-text gradients of one group (``n_texts_per_group`` vectors
+    in ``dtype``) plus autograd's own gradient of one text (parameter dtype).  With
+    ``seq_len`` it also counts the head factors H, E of one group (``dtype``).
+    Activations of the forward/backward are not included.
+    """
+    params = scope_parameters(model, scope, n_layers)
+    n_el = sum(p.numel() for p in params)
+    item = torch.empty((), dtype=dtype).element_size()
+    total = n_texts_per_group * n_el * item + sum(p.numel() * p.element_size() for p in params)
+    if seq_len is not None and scope != "full":
+        head = model.get_output_embeddings().weight  # (V,d)
+        total += n_texts_per_group * seq_len * (head.shape[0] + head.shape[1]) * item
+    return int(total)
+
+
+def check_scope_memory(model: nn.Module, scope: str, n_layers: int, n_texts_per_group: int,
+                       dtype, budget_bytes: int | None, seq_len: int | None = None) -> int:
+    """Raise ScopeMemoryError before any work if the estimate exceeds ``budget_bytes``."""
+    est = estimate_scope_bytes(model, scope, n_layers, n_texts_per_group, dtype, seq_len)
+    if budget_bytes is not None and est > budget_bytes:
+        gib = 2 ** 30
+        raise ScopeMemoryError(
+            f"scope {scope!r} (n_layers={n_layers}, {n_texts_per_group} texts per group, "
+            f"{dtype}) needs about {est / gib:.2f} GiB of device memory for gradients, over "
+            f"the budget of {budget_bytes / gib:.2f} GiB; use fewer layers, scope 'head', "
+            f"fewer paraphrases, or a larger budget")
+    return est
+
+
+def _require_grad_mode(scope: str) -> None:
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"alignment scope {scope!r} needs autograd but torch.inference_mode is on; "
+            f"construct the Lightning Trainer with Trainer(inference_mode=False)")
+
+
+def _text_gradient(model, ids, am, lm, params, dtype, with_head):
+    """One text, padding removed: (flat gradient (P,), loss, head factors or None)."""
+    keep = am.bool()
+    ids, am = ids[keep][None], am[keep][None]  # (1,T)
+    lm = None if lm is None else lm[keep][None]
+    with torch.enable_grad():
+        H, E, n, loss = gram._forward(model, ids, am, lm, dtype, features=with_head)
+        flat = torch.zeros(sum(p.numel() for p in params), dtype=dtype, device=ids.device)  # (P,)
+        if int(n) > 0:
+            grads = torch.autograd.grad(loss[0], params, allow_unused=True)
+            off = 0
+            for p, g in zip(params, grads):
+                if g is not None:
+                    flat[off:off + p.numel()].copy_(g.reshape(-1))
+                off += p.numel()
+    return flat, loss.detach(), (H, E, n) if with_head else None
+
+
+def _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params, dtype,
+                    with_head):
+    sq, cross, losses = [], [], []
+    for orig, paras in groups:
+        vecs, ls, feats = [], [], []
+        for r in (orig, *paras):
+            lm = None if loss_mask is None else loss_mask[r]
+            v, loss, f = _text_gradient(model, input_ids[r], attention_mask[r], lm, params,
+                                        dtype, with_head)
+            vecs.append(v)
+            ls.append(loss)
+            feats.append(f)
+        V = torch.stack(vecs)  # (1+K,P)
+        s = (V * V).sum(-1)  # (1+K,)
+        c = V[1:] @ V[0]  # (K,)
+        if with_head:
+            hs = [gram.gram_inner(H, E, n, H, E, n) for H, E, n in feats]  # each (1,)
+            s = s + torch.cat(hs)
+            H0, E0, n0 = feats[0]
+            hc = [gram.gram_inner(H0, E0, n0, H, E, n) for H, E, n in feats[1:]]
+            c = c + (torch.cat(hc) if hc else c.new_zeros(0))
+        del V, vecs, feats
+        sq.append(s)
+        cross.append(c)
+        losses.append(torch.cat(ls))
+    return sq, cross, losses
+
+
+def align_scope(model, input_ids, attention_mask, groups: Sequence[gram.Group], scope="head",
+                n_layers: int = 1, loss_mask=None, dtype=torch.float32, max_rows: int = 16,
+                memory_budget_bytes: int | None = None) -> list[dict]:
+    """Alignment of each original with its paraphrases under ``scope``.
+
+    Same inputs and per-group dicts as :func:`paramem.align.gram.align_batch`;
+    ``n_layers`` applies to ``layers``; ``memory_budget_bytes`` (if given) is checked
+    against :func:`estimate_scope_bytes` before any forward pass.  ``layers``/``full``
+    need autograd: under ``torch.inference_mode`` they raise RuntimeError.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; expected one of {SCOPES}")
+    if scope != "head":
+        _require_grad_mode(scope)
+    per_group = max((1 + len(p) for _, p in groups), default=1)
+    check_scope_memory(model, scope, n_layers, per_group, dtype, memory_budget_bytes,
+                       seq_len=input_ids.shape[1])
+    if scope == "head":
+        return gram.align_batch(model, input_ids, attention_mask, groups, loss_mask, dtype,
+                                max_rows)
+    gram.warn_if_training(model)
+    params = scope_parameters(model, scope, n_layers)
+    terms = _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params, dtype,
+                            with_head=(scope == "layers"))
+    return gram.summarize(groups, *terms)

@@ -1,0 +1,243 @@
+"""Decoding modes of the paraphrase stage (DESIGN.md, "Paraphrase generation").
+
+K = num_paraphrases.
+- greedy_Nprompts:    K templates, greedy, one output each.
+- beam_single_prompt: 1 template, beam search (num_beams >= K), K returned beams;
+                      optional soft beam sampling (stochastic beam search, processors.py).
+- beam_Nprompts:      K templates, beam search, best beam of each.
+- nucleus_Nprompts:   K templates, nucleus sampling.
+
+``do_sample`` is always False: sampling is Gumbel noise from processors.GumbelNoise, so a
+sample's paraphrases depend on (seed, uid) only, never on its batch neighbours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from paramem.paraphrase.processors import GumbelNoise, Renormalize, RowLengthWindow, uid_seed
+
+__all__ = [
+    "MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config",
+    "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config",
+]
+
+MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts")
+# DESIGN.md: soft beam sampling T=0.25, top_p 0.9, top_k 40, rep. penalty 1.1; nucleus top_p 0.9, T~0.7.
+_SOFT_BEAM = {"temperature": 0.25, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
+_NUCLEUS = {"temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 1.0}
+
+
+@dataclass
+class DecodingSettings:
+    """Decoding parameters; ``None`` sampling fields take the mode's DESIGN.md default."""
+
+    mode: str
+    num_paraphrases: int = 3
+    num_beams: int = 3
+    soft_sampling: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    length_penalty: float = 1.0
+    max_prompt_tokens: int = 512
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"decoding mode {self.mode!r} is not one of {MODES}")
+        k = self.num_paraphrases
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"num_paraphrases must be an int >= 1, got {k!r}")
+        if self.soft_sampling and self.mode != "beam_single_prompt":
+            raise ValueError(f"soft_sampling applies to beam_single_prompt only, not {self.mode}")
+        if self.mode in ("beam_single_prompt", "beam_Nprompts"):
+            if self.num_beams < 2:
+                raise ValueError(f"{self.mode} needs num_beams >= 2, got {self.num_beams}")
+            if self.mode == "beam_single_prompt" and self.num_beams < k:
+                raise ValueError(
+                    f"beam_single_prompt returns num_paraphrases={k} beams, so num_beams must be >= {k} "
+                    f"(got num_beams={self.num_beams})"
+                )
+        sampled = self.is_sampled
+        if not sampled:
+            given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
+            if given:
+                raise ValueError(
+                    f"{given} only affect sampling (nucleus_Nprompts, or beam_single_prompt with "
+                    f"soft_sampling=True); mode {self.mode} is deterministic"
+                )
+        defaults = _SOFT_BEAM if self.mode == "beam_single_prompt" and sampled else _NUCLEUS
+        for name in ("temperature", "top_p", "top_k"):
+            if sampled and getattr(self, name) is None:
+                setattr(self, name, defaults[name])
+        if self.repetition_penalty is None:
+            self.repetition_penalty = defaults["repetition_penalty"] if sampled else 1.0
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 0):
+            raise ValueError(f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}")
+        if not self.repetition_penalty > 0:
+            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if self.max_prompt_tokens < 1:
+            raise ValueError(f"max_prompt_tokens must be >= 1, got {self.max_prompt_tokens}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
+    @property
+    def is_sampled(self) -> bool:
+        return self.mode == "nucleus_Nprompts" or (self.mode == "beam_single_prompt" and self.soft_sampling)
+
+    @property
+    def is_beam(self) -> bool:
+        return self.mode in ("beam_single_prompt", "beam_Nprompts")
+
+    @property
+    def n_templates(self) -> int:
+        """How many distinct templates the mode uses."""
+        return 1 if self.mode == "beam_single_prompt" else self.num_paraphrases
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generate() call per input text: which template, how wide, how many outputs."""
+
+    template_index: int
+    num_beams: int
+    num_return_sequences: int
+
+
+def length_limits(n_orig_tokens: int) -> tuple[int, int]:
+    """(min_new, max_new) for an original of n tokens, exactly as DESIGN.md."""
+    max_new = int(1.1 * n_orig_tokens) + 15
+    min_new = max(10, int(0.9 * n_orig_tokens))
+    return min_new, max_new
+
+
+def plan(settings: DecodingSettings, n_templates: int) -> list[Request]:
+    """Requests per text: K templates x 1 output, or 1 template x K beams (beam_single_prompt)."""
+    need = settings.n_templates
+    if n_templates < need:
+        raise ValueError(
+            f"mode {settings.mode} with num_paraphrases={settings.num_paraphrases} needs {need} distinct "
+            f"templates, only {n_templates} given"
+        )
+    if settings.mode == "beam_single_prompt":
+        return [Request(0, settings.num_beams, settings.num_paraphrases)]
+    beams = settings.num_beams if settings.mode == "beam_Nprompts" else 1
+    return [Request(i, beams, 1) for i in range(need)]
+
+
+def _as_list(v) -> list[int]:
+    return [int(x) for x in v] if isinstance(v, (Sequence, torch.Tensor)) else [int(v)]
+
+
+def generation_config(settings: DecodingSettings, min_new, max_new, pad_id: int, eos_id, request: Request | None = None
+                      ) -> GenerationConfig:
+    """An explicit GenerationConfig (do_sample=False) for one request.
+
+    ``min_new``/``max_new``: an int or one per input row. Both are enforced per row by the
+    RowLengthWindow from logits_processors(); the config only reserves max(max_new) + 1 new
+    tokens (the +1 is the slot for the forced EOS). Every field that generate() would
+    otherwise fill from ``model.generation_config`` is set here; fields whose neutral value
+    is None cannot be, so call generate inside ``own_generation_config(model)``.
+    """
+    lo, hi = _as_list(min_new), _as_list(max_new)
+    if len(lo) != len(hi) or any(a > b for a, b in zip(lo, hi)) or min(lo) < 0:
+        raise ValueError(f"need 0 <= min_new <= max_new per row, got {lo} and {hi}")
+    request = request or plan(settings, settings.n_templates)[0]
+    eos = _as_list(eos_id)
+    return GenerationConfig(
+        do_sample=False,
+        num_beams=request.num_beams,
+        num_return_sequences=request.num_return_sequences,
+        max_new_tokens=max(hi) + 1,
+        min_new_tokens=0,
+        early_stopping=False,  # its max_length heuristic ("never") would tie rows to the batch's max
+        length_penalty=float(settings.length_penalty),
+        repetition_penalty=float(settings.repetition_penalty),
+        no_repeat_ngram_size=0,
+        encoder_repetition_penalty=1.0,
+        renormalize_logits=False,
+        remove_invalid_values=False,
+        pad_token_id=int(pad_id),
+        eos_token_id=eos if len(eos) > 1 else eos[0],
+        use_cache=True,
+        output_scores=False,
+        return_dict_in_generate=False,
+    )
+
+
+def noise_key(uid: str, template_name: str) -> str:
+    """Row key for N-prompt modes: the same uid under K templates needs K noise streams."""
+    return f"{uid}\x1f{template_name}"
+
+
+def logits_processors(settings: DecodingSettings, row_uids: Sequence[str], prompt_len: int, num_beams: int, *,
+                      min_new, max_new, eos_id) -> LogitsProcessorList:
+    """Processors for one generate() call, in application order.
+
+    row_uids: one key per *input* row (before HF expands rows for beams/returns); use
+    noise_key(uid, template.name) when several templates of a uid share a call.
+    prompt_len: input_ids.shape[1] of the (left-padded) batch. min_new/max_new: per input row.
+    HF runs its own repetition penalty (from the config) before these; beam search feeds
+    them log_softmax(logits), greedy/sampling feeds raw logits.
+    """
+    n = len(row_uids)
+    lo = _as_list(min_new) * (n if not isinstance(min_new, (Sequence, torch.Tensor)) else 1)
+    hi = _as_list(max_new) * (n if not isinstance(max_new, (Sequence, torch.Tensor)) else 1)
+    if len(lo) != n or len(hi) != n:
+        raise ValueError(f"min_new/max_new need {n} entries (one per input row), got {len(lo)} and {len(hi)}")
+    procs = LogitsProcessorList([RowLengthWindow(lo, hi, _as_list(eos_id), prompt_len)])
+    if not settings.is_sampled:
+        return procs
+    beam = num_beams > 1
+    # HF keeps eos + 1 candidates per beam alive so a beam can still continue past EOS.
+    keep = 2 if beam else 1
+    if settings.temperature != 1.0:
+        procs.append(TemperatureLogitsWarper(settings.temperature))
+    if settings.top_k:
+        procs.append(TopKLogitsWarper(top_k=settings.top_k, min_tokens_to_keep=keep))
+    if settings.top_p < 1.0:
+        procs.append(TopPLogitsWarper(top_p=settings.top_p, min_tokens_to_keep=keep))
+    if beam:
+        procs.append(Renormalize())
+    procs.append(GumbelNoise(row_uids, settings.seed, prompt_len, beam=beam))
+    return procs
+
+
+@contextlib.contextmanager
+def own_generation_config(model):
+    """Blank ``model.generation_config`` for the duration, so nothing (bad_words_ids,
+    suppress_tokens, forced ids, cache_implementation, ...) leaks from the checkpoint's
+    generation_config.json into our explicit config."""
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield model
+    finally:
+        model.generation_config = saved
+
+
+def trim_generated(sequences: torch.Tensor, prompt_len: int, eos_id) -> list[list[int]]:
+    """New token ids of each output row, cut before the first EOS. sequences: (rows, L)."""
+    eos = set(_as_list(eos_id))
+    out = []
+    for row in sequences[:, prompt_len:].tolist():
+        cut = next((i for i, tok in enumerate(row) if tok in eos), len(row))
+        out.append(row[:cut])
+    return out

@@ -1,0 +1,19 @@
+"""Membership-inference report: metrics with bootstrap CIs, figures, files, W&B."""
+
+from paramem.report.build import format_table, load_score_files, report_main, write_report
+from paramem.report.figures import histogram_figure, roc_figure
+from paramem.report.metrics import METRICS, bootstrap_ci, evaluate, roc_curve, roc_metrics
+
+__all__ = [
+    "METRICS",
+    "bootstrap_ci",
+    "evaluate",
+    "format_table",
+    "histogram_figure",
+    "load_score_files",
+    "report_main",
+    "roc_curve",
+    "roc_figure",
+    "roc_metrics",
+    "write_report",
+]

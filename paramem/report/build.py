@@ -1,0 +1,219 @@
+"""Build the report of a scored run: metrics.json/csv, figures, W&B logging, text table.
+
+Everything here works from score records alone (``scores.jsonl``), so a report can be
+rebuilt or re-bootstrapped later without loading any model.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from paramem.io import atomic_write_text, read_jsonl, to_json_safe
+from paramem.report.figures import histogram_figure, roc_figure
+from paramem.report.metrics import METRICS, discover_methods, evaluate
+
+CSV_COLUMNS = (
+    "group", "method", "metric", "value", "ci_low", "ci_high",
+    "n_members", "n_nonmembers", "defined", "n_dropped", "reason",
+)  # fmt: skip
+_TABLE_METRICS = (("auroc", "AUROC [95% CI]"), ("fpr@95", "FPR@95"), ("tpr@5", "TPR@5"), ("tpr@1", "TPR@1"))
+
+
+def _groups(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "meta"}
+
+
+def write_report(
+    records: Sequence[Mapping],
+    out_dir: str | Path,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    group_by: Sequence[str] = ("domain", "split"),
+    wandb_run: Any = None,
+) -> dict[str, Any]:
+    """Evaluate ``records`` and write metrics.json, metrics.csv, roc.png, histograms.png
+    into ``out_dir`` (each atomically); log to ``wandb_run`` when given. Returns the
+    metrics dict as written (groups plus "meta")."""
+    records = list(records)
+    out_dir = Path(out_dir)
+    methods = discover_methods(records)
+    groups = evaluate(records, methods=methods, group_by=group_by, n_resamples=n_resamples, seed=seed)
+    meta = {
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "methods": methods,
+        "group_by": list(group_by),
+        "n_records": len(records),
+        "ci": "95% percentile bootstrap, members and non-members resampled separately",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    metrics = {"meta": meta, **groups}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(out_dir / "metrics.csv", metrics_csv(metrics))
+    figures = {
+        "roc": roc_figure(records, out_dir / "roc.png"),
+        "histograms": histogram_figure(records, out_dir / "histograms.png"),
+    }
+    if wandb_run is not None:
+        log_to_wandb(wandb_run, metrics, records, figures)
+    return metrics
+
+
+def metrics_csv(metrics: Mapping[str, Any]) -> str:
+    """One row per (group, method, metric); an undefined method keeps its rows, with
+    empty values and the reason, so the grid stays rectangular and nothing reads as 0."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for gname, per_method in _groups(metrics).items():
+        for method, entry in per_method.items():
+            for metric in METRICS:
+                cell = entry.get(metric) or {}
+                ci = cell.get("ci") or ["", ""]
+                writer.writerow({
+                    "group": gname, "method": method, "metric": metric,
+                    "value": cell.get("value", ""), "ci_low": ci[0], "ci_high": ci[1],
+                    "n_members": entry["n_members"], "n_nonmembers": entry["n_nonmembers"],
+                    "defined": entry["defined"], "n_dropped": entry["n_dropped"],
+                    "reason": entry.get("reason", ""),
+                })  # fmt: skip
+    return buf.getvalue()
+
+
+def wandb_key(group: str, method: str, metric: str) -> str:
+    """Stable summary key; group "all" is the headline, so it has the short form."""
+    return f"mia/{method}/{metric}" if group == "all" else f"mia/{group}/{method}/{metric}"
+
+
+def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping], figures: Mapping[str, str]) -> None:
+    """Summary metrics (defined ones only: an undefined ROC gets no number), the figures
+    and a per-sample score table."""
+    import wandb  # deferred: slow to import and only needed when logging
+
+    for gname, per_method in _groups(metrics).items():
+        for method, entry in per_method.items():
+            if entry["defined"]:
+                for metric in METRICS:
+                    run.summary[wandb_key(gname, method, metric)] = entry[metric]["value"]
+    methods = list(metrics.get("meta", {}).get("methods") or discover_methods(records))
+    extra = ["split"] if any(r.get("split") is not None for r in records) else []
+    columns = ["uid", "label", "domain", *extra, *methods]
+    rows = []
+    for r in records:
+        scores = r.get("scores") or {}
+        row = [str(r.get("uid")), r.get("label"), r.get("domain"), *(r.get(k) for k in extra)]
+        rows.append(row + [_finite_or_none(scores.get(m)) for m in methods])
+    logged = {f"mia/{name}": wandb.Image(str(path)) for name, path in figures.items()}
+    logged["mia/scores"] = wandb.Table(columns=columns, data=rows)
+    run.log(logged)
+
+
+def _finite_or_none(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
+    """Plain-text table of one group: a row per method; undefined rows say why."""
+    groups = _groups(metrics)
+    if group not in groups:
+        raise ValueError(f"no group {group!r} in metrics (groups: {', '.join(groups) or 'none'})")
+    header = ["method", *(title for _, title in _TABLE_METRICS), "members/non"]
+    rows, notes = [], []
+    for method, entry in groups[group].items():
+        counts = f"{entry['n_members']}/{entry['n_nonmembers']}"
+        if entry["n_dropped"]:
+            counts += f" ({entry['n_dropped']} dropped)"
+        if not entry["defined"]:
+            notes.append((method, f"undefined: {entry['reason']}"))
+            continue
+        cells = [method]
+        for metric, _ in _TABLE_METRICS:
+            cell = entry[metric]
+            text = _fmt(cell["value"])
+            if metric == "auroc" and cell.get("ci"):
+                text += f" [{_fmt(cell['ci'][0])}, {_fmt(cell['ci'][1])}]"
+            cells.append(text)
+        rows.append(cells + [counts])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"MIA metrics, group {group} (members = positives; FPR/TPR as fractions)"]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += [f"{m.ljust(widths[0])}  {why}" for m, why in notes]
+    return "\n".join(lines)
+
+
+def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
+    """Records from one or more scores.jsonl files, in file order.
+
+    A uid seen again with identical content is kept once (the same job merged twice);
+    with different content it is an error naming both places. Malformed lines raise
+    ValueError naming file and line.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    seen: dict[str, tuple[dict, str]] = {}
+    records: list[dict] = []
+    for path in paths:
+        for line_no, record in read_jsonl(path):
+            where = f"{path}:{line_no}"
+            _check_record(record, where)
+            uid = str(record["uid"])
+            if uid in seen:
+                first, first_where = seen[uid]
+                if first != record:
+                    raise ValueError(f"uid {uid!r} has different content in {first_where} and {where}")
+                continue
+            seen[uid] = (record, where)
+            records.append(record)
+    return records
+
+
+def _check_record(record: Mapping, where: str) -> None:
+    if "uid" not in record:
+        raise ValueError(f"{where}: record has no 'uid'")
+    if record.get("label") not in (0, 1):
+        raise ValueError(f"{where}: 'label' must be 0 or 1, got {record.get('label')!r}")
+    if not isinstance(record.get("scores"), dict):
+        raise ValueError(f"{where}: 'scores' must be an object of method -> number")
+
+
+def report_main(
+    scores: list[str], out_dir: str, n_resamples: int = 1000, seed: int = 0, wandb_project: str | None = None
+) -> dict[str, Any]:
+    """Rebuild the report from existing scores files (no model is loaded); prints the
+    table of group "all" and returns the metrics dict."""
+    records = load_score_files(scores)
+    if not records:
+        raise ValueError(f"no score records in {', '.join(map(str, scores))}")
+    run = None
+    if wandb_project:
+        import wandb
+
+        config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
+        run = wandb.init(project=wandb_project, job_type="report", config=config)
+    try:
+        metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, wandb_run=run)
+    except BaseException:
+        if run is not None:
+            run.finish(exit_code=1)
+        raise
+    if run is not None:
+        run.finish()
+    print(format_table(metrics))
+    print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, roc.png, histograms.png)")
+    return metrics

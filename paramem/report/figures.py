@@ -1,0 +1,178 @@
+"""ROC and score-histogram figures (PNG, matplotlib Agg, no pyplot state).
+
+Legend clutter: a run can carry ~30 methods, most of them parameter sweeps (min-k% at
+ten values of k, min-k%++ likewise). When there are more than ``max_curves`` methods, the
+ROC figure keeps the best variant (by AUROC) of each family (a name with its trailing
+numeric parameter removed: ``mink_0.2`` -> ``mink``), then the best ``max_curves`` of
+those. The figure says how many it shows. Picking the best variant on the evaluation data
+is optimistic, so this is a reading aid only; metrics.json/csv always hold every method.
+The histogram grid has one panel per method, so it shows all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from paramem.report.metrics import clean, discover_methods, roc_counts, roc_metrics
+
+# "<family><sep><k=>?<number>%?" -- the number is the swept parameter.
+_FAMILY = re.compile(r"^(?P<family>.+?)[_\-@:= ]?(?:k=?)?(?:\d+(?:\.\d+)?|\.\d+)%?$")
+
+
+def method_family(name: str) -> str:
+    m = _FAMILY.match(name)
+    return m.group("family") if m else name
+
+
+def method_data(records_or_scores: Sequence[Mapping] | Mapping[str, Any]) -> dict[str, tuple[list, list]]:
+    """{method: (scores, labels)} from score records or from such a mapping itself."""
+    if isinstance(records_or_scores, Mapping):
+        return {m: (list(s), list(y)) for m, (s, y) in records_or_scores.items()}
+    records = list(records_or_scores)
+    labels = [r["label"] for r in records]
+    return {m: ([(r.get("scores") or {}).get(m) for r in records], labels) for m in discover_methods(records)}
+
+
+def select_methods(aurocs: Mapping[str, float], max_curves: int = 10) -> list[str]:
+    """Methods to draw, best AUROC first (see module docstring)."""
+    ranked = sorted(aurocs, key=lambda m: (-aurocs[m], m))
+    if len(ranked) <= max_curves:
+        return ranked
+    best_of_family: dict[str, str] = {}
+    for m in ranked:  # best first, so the first seen per family wins
+        best_of_family.setdefault(method_family(m), m)
+    kept = set(best_of_family.values())
+    return [m for m in ranked if m in kept][:max_curves]
+
+
+def _save(fig: Figure, path: str | Path, tight: bool = True) -> str:
+    """Render to a temp file beside ``path`` and rename: readers never see half a PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight" if tight else None)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(path)
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # explicit Agg canvas: no GUI backend, no global pyplot figure list
+    return fig
+
+
+def roc_figure(records_or_scores, path: str | Path, max_curves: int = 10) -> str:
+    """ROC curves of the (selected) methods on linear and log-log axes; returns ``path``."""
+    curves, undefined = {}, []
+    for method, (scores, labels) in method_data(records_or_scores).items():
+        point = roc_metrics(scores, labels)
+        if not point["defined"]:
+            undefined.append(method)
+            continue
+        s, y, _ = clean(scores, labels)
+        fps, tps = roc_counts(s, y)
+        curves[method] = (fps / point["n_nonmembers"], tps / point["n_members"], point["auroc"], point["n_nonmembers"])
+    shown = select_methods({m: c[2] for m, c in curves.items()}, max_curves)
+
+    fig = _new_figure(13, 5.8)
+    lin, log = fig.subplots(1, 2)
+    # Zero FPR/TPR have no log: clamp them to a floor one decade under the smallest
+    # nonzero rate any curve can reach (1 / n), so the low-FPR region stays readable.
+    n_max = max((c[3] for c in curves.values()), default=10)
+    floor = 10.0 ** math.floor(math.log10(0.5 / max(n_max, 1)))
+    colors = _colors(len(shown))
+    for color, method in zip(colors, shown):
+        fpr, tpr, auroc, _ = curves[method]
+        label = f"{method} (AUROC {auroc:.3f})"
+        lin.plot(fpr, tpr, color=color, lw=1.4, label=label)
+        log.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), color=color, lw=1.4, label=label)
+    for ax, lo in ((lin, 0.0), (log, floor)):
+        ax.plot([lo, 1], [lo, 1], color="grey", ls="--", lw=1, label="chance")
+        ax.set_xlim(lo, 1)
+        ax.set_ylim(lo, 1)
+        ax.set_xlabel("false positive rate (non-members flagged)")
+        ax.set_ylabel("true positive rate (members flagged)")
+        ax.grid(True, alpha=0.3, which="both")
+    log.set_xscale("log")
+    log.set_yscale("log")
+    lin.set_title("ROC (linear)")
+    log.set_title(f"ROC (log-log; 0 drawn at {floor:g})")
+    lin.legend(loc="lower right", fontsize=8)
+    note = f"{len(shown)} of {len(curves)} methods with an ROC shown"
+    if len(shown) < len(curves):
+        note += " (best variant per family, then best AUROC)"
+    if undefined:
+        note += f"; no ROC (one class): {', '.join(undefined)}"
+    if not curves:
+        note = "no method has both members and non-members: no ROC to draw"
+    fig.suptitle(note, fontsize=9)
+    return _save(fig, path)
+
+
+def histogram_figure(records_or_scores, path: str | Path, bins: int = 40, ncols: int = 4) -> str:
+    """Member vs non-member score histograms, one panel per method; returns ``path``."""
+    data = method_data(records_or_scores)
+    methods = list(data) or ["(no methods)"]
+    ncols = max(1, min(ncols, len(methods)))
+    nrows = math.ceil(len(methods) / ncols)
+    fig = _new_figure(4.0 * ncols, 3.0 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[len(methods):]:
+        ax.set_visible(False)
+    for ax, method in zip(axes, methods):
+        if method not in data:
+            ax.text(0.5, 0.5, "no scores", ha="center", va="center", transform=ax.transAxes)
+            continue
+        _histogram_panel(ax, method, *data[method], bins=bins)
+    # Fixed spacing rather than tight_layout: with ~30 panels the layout solver costs
+    # more than drawing, and every panel has the same furniture anyway.
+    fig.subplots_adjust(left=0.04, right=0.98, bottom=0.05, top=0.96, wspace=0.25, hspace=0.45)
+    return _save(fig, path, tight=False)
+
+
+def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
+    s, y, n_dropped = clean(scores, labels)
+    point = roc_metrics(scores, labels)
+    title = method if not point["defined"] else f"{method}  AUROC {point['auroc']:.3f}"
+    ax.set_title(title, fontsize=9)
+    if len(s) == 0:
+        ax.text(0.5, 0.5, point["reason"], ha="center", va="center", fontsize=7, wrap=True, transform=ax.transAxes)
+        return
+    # Ratio-type scores can have a few extreme values that would squash every other
+    # sample into one bin: bin the central 99% and pile the tails into the edge bins.
+    lo, hi = np.quantile(s, [0.005, 0.995])
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    clipped = np.clip(s, lo, hi)
+    for cls, name, color in ((1, "members", "tab:red"), (0, "non-members", "tab:blue")):
+        vals = clipped[y == cls]
+        if len(vals):
+            ax.hist(vals, bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=color,
+                    label=f"{name} (n={len(vals)})")
+            ax.hist(vals, bins=edges, density=True, histtype="step", color=color, lw=1)
+    if n_dropped:
+        ax.text(0.02, 0.95, f"{n_dropped} dropped", fontsize=7, va="top", transform=ax.transAxes)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.tick_params(labelsize=7)
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]

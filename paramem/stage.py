@@ -1,0 +1,92 @@
+"""What every predict stage shares: run dir, output file, model loading, OOM back-off.
+
+A stage implements ``process(batch: list[dict]) -> list[dict]`` (one record per sample,
+each with its ``uid``); the shared ShardedPredictionWriter streams the records to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from paramem.models.loading import load_causal_lm, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+class PredictStage(pl.LightningModule):
+    """Args:
+        run_dir: run directory (outputs go to ``<run_dir>/<output_name>``).
+        model: target model (hub id or local dir); ``null`` = ``<run_dir>/model`` from ``paramem fit``.
+        dtype: ``auto`` (bf16 on capable GPUs, else float32), float32, bfloat16, float16.
+        max_length: texts longer than this many tokens are truncated (and say so).
+        trust_remote_code: allow code from the model repo (off by default).
+    """
+
+    output_name = "predictions.jsonl"
+
+    def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
+                 max_length: int = 512, trust_remote_code: bool = False) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.model_name = model
+        self.dtype_name = dtype
+        self.max_length = max_length
+        self.trust_remote_code = trust_remote_code
+        self.lm = None
+        self.tokenizer = None
+        self.working_batch_size: int | None = None
+
+    @property
+    def model_path(self) -> str:
+        return self.model_name if self.model_name is not None else str(self.run_dir / "model")
+
+    def load_lm(self, name: str):
+        device = self.trainer.strategy.root_device if self._trainer is not None else None
+        tok = load_tokenizer(name, trust_remote_code=self.trust_remote_code, padding_side="left")
+        lm = load_causal_lm(name, dtype=self.dtype_name, trust_remote_code=self.trust_remote_code, device=device)
+        lm.requires_grad_(False)
+        return lm, tok
+
+    def setup(self, stage: str) -> None:
+        if self.lm is None:
+            self.lm, self.tokenizer = self.load_lm(self.model_path)
+
+    # -- predict loop ------------------------------------------------------------------------
+    def process(self, batch: list[dict]) -> list[dict]:
+        raise NotImplementedError
+
+    def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
+        return self._process_splitting(batch)
+
+    def _process_splitting(self, batch: list[dict]) -> list[dict]:
+        """On out-of-memory, halve the batch and retry, down to one sample."""
+        try:
+            out = self.process(batch)
+        except (torch.OutOfMemoryError, RuntimeError) as e:
+            if not is_oom(e):
+                raise
+            if len(batch) == 1:
+                raise RuntimeError(f"out of memory on a single sample (uid {batch[0]['uid']}); "
+                                   f"lower max_length or use a smaller dtype") from e
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            half = len(batch) // 2
+            log.warning("out of memory at batch size %d: retrying as %d + %d", len(batch), half, len(batch) - half)
+            return self._process_splitting(batch[:half]) + self._process_splitting(batch[half:])
+        if self.working_batch_size is None or len(batch) < self.working_batch_size:
+            if self.working_batch_size is not None:
+                log.warning("batch size %d works after an out-of-memory split", len(batch))
+            self.working_batch_size = len(batch)
+        return out
+
+    def on_predict_end(self) -> None:
+        if self.working_batch_size is not None and self.trainer.is_global_zero:
+            log.info("largest batch size that ran: %d", self.working_batch_size)

@@ -1,0 +1,275 @@
+"""token_stats against a float64 per-position reimplementation, padding/batch invariance,
+answer-only loss, min-k% edge cases, the score helpers and the tokenizer check."""
+
+import copy
+import math
+import zlib
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
+                          PreTrainedTokenizerFast)
+
+from paramem.score.tokenstats import (KS, batched_token_stats, check_same_tokenizer, lowercase_score,
+                                      neighbor_score, ref_score, token_stats, zlib_score)
+
+V = 300  # >= 256 so the byte-level BPE below fits the models' vocabulary
+# The default init (0.02) gives near-uniform next-token distributions with sigma ~ 0.1,
+# where min-k%++ divides float32 noise by a tiny sigma; 0.5 gives entropy and sigma
+# (~1.7) in the range of trained LMs.
+INIT = 0.5
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Members and non-members must come from the same distribution.",
+    "Question: Who wrote the book? Answer: A fictitious author named Jaime Vasquez.",
+    "def f(x):\n    return x * 2  # doubled",
+] * 20
+
+
+def _neox():
+    torch.manual_seed(0)
+    cfg = GPTNeoXConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=INIT)
+    return GPTNeoXForCausalLM(cfg).eval()
+
+
+def _gpt2():
+    torch.manual_seed(1)
+    cfg = GPT2Config(vocab_size=V, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                     bos_token_id=0, eos_token_id=0, initializer_range=INIT)
+    return GPT2LMHeadModel(cfg).eval()
+
+
+MODELS = {"neox": _neox, "gpt2": _gpt2}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def model(request):
+    return MODELS[request.param]()
+
+
+def _bpe(corpus=CORPUS, lowercase=False):
+    tok = Tokenizer(models.BPE())
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=V, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|endoftext|>"], show_progress=False)
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return _bpe()
+
+
+def _texts(n_list, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, V, (n,), generator=g).tolist() for n in n_list]
+
+
+def _pad(rows, side, loss_masks=None):
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), 7)  # deliberately a real token id: pads must be masked, not "neutral"
+    am = torch.zeros(len(rows), T, dtype=torch.long)
+    lm = torch.zeros(len(rows), T, dtype=torch.long)
+    for i, r in enumerate(rows):
+        sl = slice(T - len(r), T) if side == "left" else slice(0, len(r))
+        ids[i, sl] = torch.tensor(r)
+        am[i, sl] = 1
+        lm[i, sl] = torch.tensor(loss_masks[i]) if loss_masks else 1
+    return ids, am, (lm if loss_masks else None)
+
+
+def _reference(model64, ids, loss_mask=None):
+    """Plain float64: one unpadded text, explicit softmax at each position."""
+    with torch.no_grad():
+        logits = model64(torch.tensor([ids])).logits[0].double()  # (n, V)
+    lps, zs = [], []
+    for t in range(len(ids) - 1):
+        if loss_mask is not None and not loss_mask[t + 1]:
+            continue
+        row = logits[t]
+        e = torch.exp(row - row.max())
+        p = e / e.sum()
+        logp = torch.log(p)
+        lp = logp[ids[t + 1]].item()
+        mu = (p * logp).sum().item()
+        sigma = math.sqrt(max((p * logp * logp).sum().item() - mu * mu, 0.0))
+        lps.append(lp)
+        zs.append((lp - mu) / sigma)
+    n = len(lps)
+
+    def low(vals):  # integer arithmetic for floor(k*N), k = i/10
+        s = sorted(vals)
+        return {round(i / 10, 1): sum(s[:max(1, i * n // 10)]) / max(1, i * n // 10) for i in range(1, 11)}
+
+    return {"n_tokens": n, "ll": sum(lps) / n, "token_logprobs": lps, "mink": low(lps), "minkpp": low(zs)}
+
+
+def _assert_close(got, want, tol, rel=0.0):
+    assert got["n_tokens"] == want["n_tokens"]
+    assert got["ll"] == pytest.approx(want["ll"], abs=tol, rel=rel)
+    assert got["token_logprobs"] == pytest.approx(want["token_logprobs"], abs=tol, rel=rel)
+    assert set(got["mink"]) == set(KS) == set(got["minkpp"])
+    for k in KS:
+        assert got["mink"][k] == pytest.approx(want["mink"][k], abs=tol, rel=rel)
+        assert got["minkpp"][k] == pytest.approx(want["minkpp"][k], abs=tol, rel=rel)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_matches_float64_reference(model, side):
+    rows = _texts([9, 3, 17, 12])
+    model64 = copy.deepcopy(model).double()
+    got = token_stats(model, *_pad(rows, side))
+    # float32 model vs float64 model: the forward pass itself differs by ~1e-6 relative
+    for g, r in zip(got, rows):
+        _assert_close(g, _reference(model64, r), 1e-5, rel=1e-5)
+    # the same computation in float64 end to end is exact up to rounding
+    got64 = token_stats(model64, *_pad(rows, side), dtype=torch.float64)
+    for g, r in zip(got64, rows):
+        _assert_close(g, _reference(model64, r), 1e-9)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_batch_size_invariance(model, side):
+    rows = _texts([5, 20, 2, 11, 14], seed=3)
+    batched = token_stats(model, *_pad(rows, side))
+    for g, r in zip(batched, rows):
+        single = token_stats(model, *_pad([r], side))[0]
+        _assert_close(g, single, 1e-5)
+
+
+def test_matches_hf_loss(model):
+    ids = torch.tensor(_texts([13], seed=5))
+    ll = token_stats(model, ids, torch.ones_like(ids))[0]["ll"]
+    with torch.no_grad():
+        assert ll == pytest.approx(-model(ids, labels=ids).loss.item(), abs=1e-5)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_loss_mask_answer_only(model, side):
+    rows = _texts([10, 15], seed=7)
+    masks = [[0] * 6 + [1] * 4, [0] * 4 + [1] * 11]  # "prompt" tokens, then "answer" tokens
+    got = token_stats(model, *_pad(rows, side, masks))
+    model64 = copy.deepcopy(model).double()
+    for g, r, m in zip(got, rows, masks):
+        _assert_close(g, _reference(model64, r, m), 1e-5, rel=1e-5)
+        assert g["n_tokens"] == sum(m)
+        labels = torch.tensor([[t if keep else -100 for t, keep in zip(r, m)]])
+        with torch.no_grad():
+            assert g["ll"] == pytest.approx(-model(torch.tensor([r]), labels=labels).loss.item(), abs=1e-5)
+
+
+def test_min_k_small_n(model):
+    two, three, one = _texts([2, 3, 1], seed=9)
+    s2, s3, s1 = token_stats(model, *_pad([two, three, one], "right"))
+    assert s2["n_tokens"] == 1 and all(v == pytest.approx(s2["ll"], abs=1e-6) for v in s2["mink"].values())
+    lp = sorted(s3["token_logprobs"])
+    assert s3["n_tokens"] == 2
+    for k in KS:  # floor(k*2) is 0 (-> 1 token) below k=1.0, 2 tokens at k=1.0
+        assert s3["mink"][k] == pytest.approx(lp[0] if k < 1.0 else sum(lp) / 2, abs=1e-6)
+    assert s1 == {"n_tokens": 0, "ll": None, "token_logprobs": [],
+                  "mink": dict.fromkeys(KS), "minkpp": dict.fromkeys(KS)}
+
+
+def test_bf16_model_gets_float32_stats():
+    m = _neox().to(torch.bfloat16)
+    rows = _texts([8, 12], seed=11)
+    got = token_stats(m, *_pad(rows, "left"))
+    for g, r in zip(got, rows):
+        with torch.no_grad():
+            logits = m(torch.tensor([r])).logits[0].double()  # bf16 values, exactly representable
+        want = torch.log_softmax(logits, -1)[torch.arange(len(r) - 1), torch.tensor(r[1:])]
+        assert g["token_logprobs"] == pytest.approx(want.tolist(), abs=1e-5)
+        assert all(math.isfinite(v) for v in g["minkpp"].values())
+
+
+def test_rejects_bad_inputs(model):
+    ids = torch.tensor(_texts([6], seed=1))
+    with pytest.raises(ValueError, match="contiguous"):
+        token_stats(model, ids, torch.tensor([[1, 1, 0, 1, 1, 1]]))
+    model.train()
+    try:
+        with pytest.raises(ValueError, match="eval"):
+            token_stats(model, ids, torch.ones_like(ids))
+    finally:
+        model.eval()
+
+
+def test_batched_token_stats(model, tokenizer):
+    texts = ["The quick brown fox jumps over the lazy dog.", "Members", "def f(x):\n    return x * 2",
+             "Question: Who wrote the book? Answer: A fictitious author named Jaime Vasquez."]
+    long_ids = tokenizer(texts[3])["input_ids"]
+    out = batched_token_stats(texts, tokenizer, model, batch_size=3, max_length=len(long_ids) - 2,
+                              padding_side="left")
+    assert [o["truncated"] for o in out] == [False, False, False, True]
+    for text, o in zip(texts, out):
+        ids = tokenizer(text)["input_ids"][:len(long_ids) - 2]
+        t = torch.tensor([ids])
+        _assert_close(o, token_stats(model, t, torch.ones_like(t))[0], 1e-5)
+
+
+def test_batched_answer_starts(model, tokenizer):
+    q, a = "Question: Who wrote the book? Answer:", "A fictitious author named Jaime Vasquez."
+    text = q + " " + a
+    n_answer = len(tokenizer(" " + a)["input_ids"])
+    out = batched_token_stats([text, text], tokenizer, model, answer_starts=[len(q) + 1, None])
+    ids = tokenizer(text)["input_ids"]
+    mask = torch.tensor([[0] * (len(ids) - n_answer) + [1] * n_answer])
+    t = torch.tensor([ids])
+    assert out[0]["n_tokens"] == n_answer
+    _assert_close(out[0], token_stats(model, t, torch.ones_like(t), mask)[0], 1e-5)
+    assert out[1]["n_tokens"] == len(ids) - 1
+
+
+def test_score_helpers():
+    text = "Some text that compresses."
+    assert zlib_score(-2.0, text) == -2.0 / len(zlib.compress(text.encode("utf-8")))
+    assert zlib_score(None, text) is None
+    # member: ll near 0, lower-casing hurts a lot; non-member: already poor fit
+    member, non_member = lowercase_score(-3.0, -1.0), lowercase_score(-3.5, -3.0)
+    assert member == 3.0 and member > non_member
+    assert lowercase_score(-1.0, 0.0) is None and lowercase_score(None, -1.0) is None
+    assert neighbor_score(-1.0, [-2.0, None, -4.0]) == 2.0
+    assert neighbor_score(-1.0, []) is None and neighbor_score(-1.0, [None]) is None
+    assert ref_score(-1.0, -1.5) == 0.5 and ref_score(None, -1.0) is None
+
+
+def test_check_same_tokenizer(tokenizer):
+    check_same_tokenizer(tokenizer, _bpe(), ("pythia-2.8b", "pythia-70m"))
+    other = _bpe(corpus=["completely different words here, zebra quantum"] * 50)
+    with pytest.raises(ValueError, match="pythia-2.8b.*gpt2-small|gpt2-small.*pythia-2.8b"):
+        check_same_tokenizer(tokenizer, other, ("pythia-2.8b", "gpt2-small"))
+    with pytest.raises(ValueError, match="vocabularies of target and reference"):
+        check_same_tokenizer(tokenizer, _bpe(lowercase=True), ("target", "reference"))
+    # same vocabulary, different normalisation: only the probe strings can tell
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)
+    backend.normalizer = normalizers.Lowercase()
+    lowered = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    with pytest.raises(ValueError, match="'Hello world! 123' -> .* with target, .* with reference"):
+        check_same_tokenizer(tokenizer, lowered, ("target", "reference"))
+
+
+class _FixedLogits(torch.nn.Module):
+    """A 'model' whose next-token logits are given, to reach the sigma = 0 guard."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits, requires_grad=False)  # (T, V)
+
+    def forward(self, input_ids, **_):
+        return type("Out", (), {"logits": self.logits.expand(input_ids.shape[0], -1, -1)})()
+
+
+def test_minkpp_one_hot_prediction_is_finite():
+    logits = torch.full((3, 5), -1e4)
+    logits[:, 2] = 0.0  # every position predicts token 2 with probability 1 (in float32)
+    m = _FixedLogits(logits).eval()
+    hit, miss = token_stats(m, torch.tensor([[0, 2, 2], [0, 2, 4]]), torch.ones(2, 3, dtype=torch.long))
+    assert hit["minkpp"][1.0] == 0.0 and hit["ll"] == 0.0
+    assert math.isfinite(miss["minkpp"][0.1]) and miss["minkpp"][0.1] < -1e6
