@@ -21,6 +21,7 @@ import warnings
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 Group = tuple[int, Sequence[int]]
 
@@ -35,6 +36,8 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
     """One forward; (H, E, n, loss) with ``loss`` still attached to the graph.
+
+    H (B,T,d) and E (B,T,V) cover all T positions; the last is always zero.
 
     ``features=False`` skips H and E (returned as None) when only the loss is wanted.
     """
@@ -68,16 +71,18 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
             "(logit soft-capping or scaling); the head gradient formula does not apply"
         )
 
-    valid = attention_mask[:, :-1].bool() & attention_mask[:, 1:].bool()  # (B,T-1)
+    # All T positions are kept, the last one (it predicts nothing) masked: slicing it off
+    # would make every (B,T,V) op below copy a non-contiguous view first.
+    valid = attention_mask.bool() & F.pad(attention_mask[:, 1:], (0, 1)).bool()  # (B,T)
     if loss_mask is not None:
-        valid = valid & loss_mask[:, 1:].bool()
+        valid = valid & F.pad(loss_mask[:, 1:], (0, 1)).bool()
     n = valid.sum(-1)  # (B,)
-    target = input_ids[:, 1:]  # (B,T-1)
+    target = F.pad(input_ids[:, 1:], (0, 1)).unsqueeze(-1)  # (B,T,1) last entry a dummy 0
 
     # A single full-size buffer: the log-probs, later turned into E in place.  On the host
-    # every extra (B,T-1,V) temporary costs as much as a matmul pass.
-    logp = torch.log_softmax(logits[:, :-1], dim=-1, dtype=dtype)  # (B,T-1,V)
-    tok_loss = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B,T-1)
+    # every extra (B,T,V) temporary costs about as much as a matmul pass.
+    logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V)
+    tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T)
     # masked_fill, not multiplication: pad positions may hold NaN (fully masked attention rows)
     tok_loss = tok_loss.masked_fill(~valid, 0.0)
     loss = tok_loss.sum(-1) / n.clamp(min=1).to(dtype)  # (B,)
@@ -86,12 +91,14 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
     if not features:
         return None, None, n, loss
     with torch.no_grad():
-        vm = valid.unsqueeze(-1)  # (B,T-1,1)
         # log_softmax's backward reads its output: overwrite it only when no graph holds it.
-        E = logp.detach().exp_() if not logp.requires_grad else logp.detach().exp()  # (B,T-1,V)
-        E.scatter_add_(-1, target.unsqueeze(-1), torch.full_like(E[..., :1], -1.0))
-        E.masked_fill_(~vm, 0.0)
-        H = seen["h"][:, :-1].detach().to(dtype).masked_fill(~vm, 0.0)  # (B,T-1,d)
+        E = logp.detach().exp_() if not logp.requires_grad else logp.detach().exp()  # (B,T,V)
+        E.scatter_add_(-1, target, -valid.unsqueeze(-1).to(dtype))  # one-hot where valid
+        if E.is_cuda:
+            E.masked_fill_(~valid.unsqueeze(-1), 0.0)  # no host sync
+        else:
+            E[~valid] = 0.0  # touches the invalid rows only, not all of B*T*V
+        H = seen["h"].detach().to(dtype).masked_fill(~valid.unsqueeze(-1), 0.0)  # (B,T,d)
     return H, E, n, loss
 
 
@@ -104,7 +111,8 @@ def head_features(model, input_ids, attention_mask, loss_mask=None, dtype=torch.
     Row b's head gradient is ``E[b]^T H[b] / n[b]``.
     """
     with torch.no_grad():
-        return _forward(model, input_ids, attention_mask, loss_mask, dtype)
+        H, E, n, loss = _forward(model, input_ids, attention_mask, loss_mask, dtype)
+    return H[:, :-1], E[:, :-1], n, loss  # the last position predicts nothing
 
 
 def gram_inner(Ha, Ea, na, Hb, Eb, nb) -> torch.Tensor:
@@ -148,6 +156,7 @@ def _chunks(groups: Sequence[Group], max_rows: int) -> list[list[int]]:
     return out
 
 
+@torch.no_grad()
 def head_terms(model, input_ids, attention_mask, groups, loss_mask=None,
                dtype=torch.float32, max_rows: int = 16):
     """Squared norms, original-vs-paraphrase inner products and losses, still on device.
@@ -172,18 +181,17 @@ def head_terms(model, input_ids, attention_mask, groups, loss_mask=None,
         am = am[:, lo:hi]
         ids = input_ids.index_select(0, idx)[:, lo:hi]  # (R,T')
         lm = None if loss_mask is None else loss_mask.index_select(0, idx)[:, lo:hi]
-        H, E, n, ls = head_features(model, ids, am, lm, dtype)  # (R,T'-1,d) (R,T'-1,V) (R,) (R,)
-        with torch.no_grad():
-            self_ip = gram_inner(H, E, n, H, E, n)  # (R,)
-            s = 0
-            for gi in chunk:
-                k = len(groups[gi][1])
-                o, ps = slice(s, s + 1), slice(s + 1, s + 1 + k)
-                cross[gi] = (gram_inner(H[o], E[o], n[o], H[ps], E[ps], n[ps]) if k
-                             else self_ip.new_zeros(0))  # (K,)
-                sq[gi] = self_ip[s:s + 1 + k]
-                loss[gi] = ls[s:s + 1 + k]
-                s += 1 + k
+        H, E, n, ls = _forward(model, ids, am, lm, dtype)  # (R,T',d) (R,T',V) (R,) (R,)
+        self_ip = gram_inner(H, E, n, H, E, n)  # (R,)
+        s = 0
+        for gi in chunk:
+            k = len(groups[gi][1])
+            o, ps = slice(s, s + 1), slice(s + 1, s + 1 + k)
+            cross[gi] = (gram_inner(H[o], E[o], n[o], H[ps], E[ps], n[ps]) if k
+                         else self_ip.new_zeros(0))  # (K,)
+            sq[gi] = self_ip[s:s + 1 + k]
+            loss[gi] = ls[s:s + 1 + k]
+            s += 1 + k
     return sq, cross, loss
 
 

@@ -142,8 +142,9 @@ def plan(settings: DecodingSettings, n_templates: int) -> list[Request]:
     return [Request(i, beams, 1) for i in range(need)]
 
 
-def _as_list(v) -> list[int]:
-    return [int(x) for x in v] if isinstance(v, (Sequence, torch.Tensor)) else [int(v)]
+def _as_list(v, n: int = 1) -> list[int]:
+    """An int (repeated n times) or a per-row sequence, as a list of ints."""
+    return [int(x) for x in v] if isinstance(v, (Sequence, torch.Tensor)) else [int(v)] * n
 
 
 def generation_config(settings: DecodingSettings, min_new, max_new, pad_id: int, eos_id, request: Request | None = None
@@ -156,6 +157,8 @@ def generation_config(settings: DecodingSettings, min_new, max_new, pad_id: int,
     otherwise fill from ``model.generation_config`` is set here; fields whose neutral value
     is None cannot be, so call generate inside ``own_generation_config(model)``.
     """
+    if pad_id is None:
+        raise ValueError("the paraphraser tokenizer has no pad token: set it (e.g. to EOS) with padding_side='left'")
     lo, hi = _as_list(min_new), _as_list(max_new)
     if len(lo) != len(hi) or any(a > b for a, b in zip(lo, hi)) or min(lo) < 0:
         raise ValueError(f"need 0 <= min_new <= max_new per row, got {lo} and {hi}")
@@ -198,8 +201,7 @@ def logits_processors(settings: DecodingSettings, row_uids: Sequence[str], promp
     them log_softmax(logits), greedy/sampling feeds raw logits.
     """
     n = len(row_uids)
-    lo = _as_list(min_new) * (n if not isinstance(min_new, (Sequence, torch.Tensor)) else 1)
-    hi = _as_list(max_new) * (n if not isinstance(max_new, (Sequence, torch.Tensor)) else 1)
+    lo, hi = _as_list(min_new, n), _as_list(max_new, n)
     if len(lo) != n or len(hi) != n:
         raise ValueError(f"min_new/max_new need {n} entries (one per input row), got {len(lo)} and {len(hi)}")
     procs = LogitsProcessorList([RowLengthWindow(lo, hi, _as_list(eos_id), prompt_len)])

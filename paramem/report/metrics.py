@@ -6,8 +6,9 @@ operating points are indexed exactly as ``sklearn.metrics.roc_curve`` would be:
 FPR@95 = FPR at the first vertex with TPR >= 0.95, TPR@x = TPR at the last vertex with
 FPR <= x.
 
-Point estimates go through torchmetrics; bootstrap resamples go through a vectorised
-count-based implementation of the same curve (tested to agree with the torchmetrics path).
+Point estimates come from the torchmetrics curve; bootstrap resamples go through a
+vectorised count-based construction of the same curve (tested to agree exactly with the
+torchmetrics path), since one torchmetrics call per resample would take minutes.
 """
 
 from __future__ import annotations
@@ -148,10 +149,12 @@ def curve_metrics(steps_n: np.ndarray, steps_p: np.ndarray, n_pos: int, n_neg: i
     tps = np.zeros((rows, n_vert + 1), dtype=steps_p.dtype)
     np.cumsum(steps_n, axis=1, out=fps[:, 1:])
     np.cumsum(steps_p, axis=1, out=tps[:, 1:])
-    # Trapezoids: a non-member step under tps_before..tps_after adds their mean. The sum
-    # is an exact integer (2 x area x P x N), so the area is rounded once.
-    twice_area = 2 * np.einsum("ij,ij->i", steps_n, tps[:, :-1], dtype=np.float64)
-    twice_area += np.einsum("ij,ij->i", steps_n, steps_p, dtype=np.float64)
+    # Trapezoids: a non-member step under tps_before..tps_after adds their mean. The sums
+    # are exact integers (each <= P x N), so the area is rounded once. Integer einsum is
+    # several times faster than float64; int32 is exact while P x N fits.
+    acc = np.int32 if n_pos * n_neg < 2**31 else np.int64
+    twice_area = 2 * np.einsum("ij,ij->i", steps_n, tps[:, :-1], dtype=acc).astype(np.float64)
+    twice_area += np.einsum("ij,ij->i", steps_n, steps_p, dtype=acc)
     out = {"auroc": twice_area / (2.0 * n_pos * n_neg)}
     # Counts are nondecreasing along a row, so the first vertex with tps >= k and the last
     # with fps <= m are found by counting vertices.

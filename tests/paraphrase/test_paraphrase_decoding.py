@@ -74,6 +74,8 @@ def test_generation_config_is_explicit_and_deterministic():
     assert cfg.temperature is None and cfg.top_k is None  # warpers live in our processors
     cfg = generation_config(DecodingSettings("greedy_Nprompts"), 10, 25, pad_id=0, eos_id=[1, 2])
     assert cfg.num_beams == 1 and cfg.max_new_tokens == 26 and cfg.eos_token_id == [1, 2]
+    with pytest.raises(ValueError, match="no pad token"):
+        generation_config(DecodingSettings("greedy_Nprompts"), 10, 25, pad_id=None, eos_id=1)
     with pytest.raises(ValueError, match="min_new <= max_new"):
         generation_config(DecodingSettings("greedy_Nprompts"), 30, 25, pad_id=0, eos_id=1)
 
