@@ -10,6 +10,7 @@ the datamodule skips those uids, so a rerun into the same run dir resumes.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from paramem.io import InputError, atomic_write_jsonl, dumps, read_jsonl
+from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,6 @@ def merge_shards(output: str | Path) -> int:
 
 
 def _loads(line: bytes, path: Path) -> dict:
-    import json
-
     try:
         return json.loads(line)
     except ValueError as e:
@@ -102,6 +101,21 @@ def _uid_of(line: bytes, path: Path) -> str:
     if "uid" not in record:
         raise InputError(f"{path}: record without 'uid' during merge")
     return str(record["uid"])
+
+
+def check_signature(output: Path, signature: dict | None, resuming: bool, write: bool) -> None:
+    """Refuse to resume into results made with other settings (they would mix silently)."""
+    if signature is None:
+        return
+    meta = output.with_name(output.name + ".settings.json")
+    if resuming and meta.exists():
+        before = json.loads(meta.read_text(encoding="utf-8"))
+        if before != json.loads(dumps(signature)):
+            changed = sorted(k for k in set(before) | set(signature) if before.get(k) != signature.get(k))
+            raise InputError(f"{output} holds results made with other settings (changed: {', '.join(changed)}); "
+                             f"use a new run_dir, or delete {output.name} and {meta.name} to start over")
+    elif write:
+        atomic_write_text(meta, dumps(signature) + "\n")
 
 
 class ShardedPredictionWriter(BasePredictionWriter):
@@ -126,6 +140,8 @@ class ShardedPredictionWriter(BasePredictionWriter):
             return
         self.output = Path(pl_module.run_dir) / pl_module.output_name
         done = done_uids(self.output)
+        signature = getattr(pl_module, "run_signature", lambda: None)()
+        check_signature(self.output, signature, bool(done), write=trainer.is_global_zero)
         self.n_skipped = len(done)
         datamodule = trainer.datamodule
         if datamodule is not None and hasattr(datamodule, "exclude_uids"):

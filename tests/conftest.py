@@ -21,3 +21,15 @@ def _wandb_dirs(tmp_path, monkeypatch):
         d.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(d))
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A run dir with a tiny model trained by the real ``paramem fit`` on a small embedded corpus."""
+    from tests.helpers import CONFIGS, QUIET, TINY_SOURCE, run_cli
+
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE, *QUIET,
+             "--trainer.max_epochs", "3", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "2",
+             "--model.init_args.vocab_size", "400", "--data.init_args.batch_size", "16"])
+    return run_dir

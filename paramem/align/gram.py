@@ -206,7 +206,8 @@ def summarize(groups: Sequence[Group], sq, cross, loss) -> list[dict]:
     out, pos = [], 0
     for (orig, paras), m in zip(groups, lens):
         k = m - 1
-        sqv, ipv, lsv = flat[pos:pos + m], flat[pos + m:pos + m + k], flat[pos + m + k:pos + 2 * m + k]
+        sqv, ipv = flat[pos:pos + m], flat[pos + m:pos + m + k]
+        lsv = flat[pos + m + k:pos + 2 * m + k]
         pos += 2 * m + k
         norms = [math.sqrt(max(x, 0.0)) for x in sqv]
         cos = [ip / (norms[0] * nk) if norms[0] > 0 and nk > 0 else math.nan
@@ -245,5 +246,6 @@ def align_batch(model, input_ids, attention_mask, groups: Sequence[Group], loss_
 
 def warn_if_training(model) -> None:
     if model.training:
-        warnings.warn("model is in training mode: dropout makes gradients random; call model.eval()",
+        warnings.warn("model is in training mode: dropout makes gradients random; "
+                      "call model.eval()",
                       stacklevel=3)

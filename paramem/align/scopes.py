@@ -81,8 +81,9 @@ def estimate_scope_bytes(model: nn.Module, scope: str, n_layers: int = 1,
 
     Counts the flattened per-text gradients of one group (``n_texts_per_group`` vectors
     in ``dtype``) plus autograd's own gradient of one text (parameter dtype).  With
-    ``seq_len`` it also counts the head factors H, E of one group (``dtype``).
-    Activations of the forward/backward are not included.
+    ``seq_len`` it also counts the head factors H, E of ``n_texts_per_group`` texts
+    (``dtype``; for the head scope pass the chunk size).  Activations of the
+    forward/backward, the model's own logits included, are not counted.
     """
     params = scope_parameters(model, scope, n_layers)
     n_el = sum(p.numel() for p in params)
@@ -176,7 +177,9 @@ def align_scope(model, input_ids, attention_mask, groups: Sequence[gram.Group], 
     if scope != "head":
         _require_grad_mode(scope)
     per_group = max((1 + len(p) for _, p in groups), default=1)
-    check_scope_memory(model, scope, n_layers, per_group, dtype, memory_budget_bytes,
+    # the head scope holds E for a whole chunk of texts at once, the others for one group
+    held = max(per_group, min(max_rows, input_ids.shape[0])) if scope == "head" else per_group
+    check_scope_memory(model, scope, n_layers, held, dtype, memory_budget_bytes,
                        seq_len=input_ids.shape[1])
     if scope == "head":
         return gram.align_batch(model, input_ids, attention_mask, groups, loss_mask, dtype,

@@ -270,8 +270,10 @@ def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng:
         for kind in kinds:
             while kind and len(out) < k:
                 cand = kind.pop()
-                if cand != original and cand not in out and len(cand) < MAX_CHARS and \
-                        MIN_RATIO <= edit_similarity(original, cand) <= MAX_RATIO:
+                # difflib's ratio is not symmetric; pass whichever way a consumer calls it.
+                if cand != original and cand not in out and len(cand) < MAX_CHARS and all(
+                        MIN_RATIO <= edit_similarity(x, y) <= MAX_RATIO
+                        for x, y in ((original, cand), (cand, original))):
                     out.append(cand)
                     break
     if len(out) < k:

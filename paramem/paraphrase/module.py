@@ -62,8 +62,16 @@ class ParaphraseGenerator(PredictStage):
         return {"mode": s.mode, "num_paraphrases": s.num_paraphrases, "num_beams": s.num_beams,
                 "soft_sampling": s.soft_sampling, "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
                 "repetition_penalty": s.repetition_penalty, "length_penalty": s.length_penalty, "seed": s.seed,
-                "templates": [t.name for t in self.templates], "template_source": self.template_source,
+                "templates": [self.templates[r.template_index].name for r in self.requests],
+                "template_source": self.template_source,
                 "few_shot": self.few_shot, "paraphraser": self.model_path}
+
+    def run_signature(self) -> dict:
+        """What must not change between a run and its resumption."""
+        sig = self.settings_record()
+        sig.update(min_words=self.min_words, min_semantic_similarity=self.min_semantic,
+                   max_prompt_tokens=self.settings.max_prompt_tokens)
+        return sig
 
     def similarity(self):
         if self._similarity is None:

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from paramem.io import atomic_write_text, read_jsonl, to_json_safe
-from paramem.report.figures import histogram_figure, roc_figure
+from paramem.io import read_jsonl, to_json_safe
+from paramem.report.figures import histogram_figure, roc_figure, write_atomic
 from paramem.report.metrics import METRICS, discover_methods, evaluate
 
 CSV_COLUMNS = (
@@ -50,12 +50,14 @@ def write_report(
         "methods": methods,
         "group_by": list(group_by),
         "n_records": len(records),
-        "ci": "95% percentile bootstrap, members and non-members resampled separately",
+        "ci": "95% percentile bootstrap; members and non-members resampled separately; "
+        "paired across methods scored on the same samples",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     metrics = {"meta": meta, **groups}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n")
-    atomic_write_text(out_dir / "metrics.csv", metrics_csv(metrics))
+    text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
+    write_atomic(out_dir / "metrics.json", text.encode())
+    write_atomic(out_dir / "metrics.csv", metrics_csv(metrics).encode())
     figures = {
         "roc": roc_figure(records, out_dir / "roc.png"),
         "histograms": histogram_figure(records, out_dir / "histograms.png"),

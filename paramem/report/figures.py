@@ -11,6 +11,7 @@ The histogram grid has one panel per method, so it shows all of them.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -54,19 +55,41 @@ def select_methods(aurocs: Mapping[str, float], max_curves: int = 10) -> list[st
     return [m for m in ranked if m in kept][:max_curves]
 
 
-def _save(fig: Figure, path: str | Path, tight: bool = True) -> str:
-    """Render to a temp file beside ``path`` and rename: readers never see half a PNG."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def write_atomic(path: str | Path, data: bytes) -> str:
+    """Write to a temp file beside ``path``, fsync, rename: readers never see half a file.
+
+    mkstemp creates 0600 files; the result gets the mode a plain open() would have given
+    it, so a shared results folder stays readable.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110, bbox_inches="tight" if tight else None)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return str(path)
+
+
+def _save(fig: Figure, path: str | Path, tight: bool = True) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if tight else None)
+    return write_atomic(path, buf.getvalue())
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -90,8 +113,8 @@ def roc_figure(records_or_scores, path: str | Path, max_curves: int = 10) -> str
 
     fig = _new_figure(13, 5.8)
     lin, log = fig.subplots(1, 2)
-    # Zero FPR/TPR have no log: clamp them to a floor one decade under the smallest
-    # nonzero rate any curve can reach (1 / n), so the low-FPR region stays readable.
+    # Zero FPR/TPR have no log: clamp them to a floor, the power of ten below half the
+    # smallest nonzero rate any curve can reach (1 / n), so zero stays visibly apart.
     n_max = max((c[3] for c in curves.values()), default=10)
     floor = 10.0 ** math.floor(math.log10(0.5 / max(n_max, 1)))
     colors = _colors(len(shown))
@@ -116,7 +139,7 @@ def roc_figure(records_or_scores, path: str | Path, max_curves: int = 10) -> str
     if len(shown) < len(curves):
         note += " (best variant per family, then best AUROC)"
     if undefined:
-        note += f"; no ROC (one class): {', '.join(undefined)}"
+        note += f"; no ROC (one class or no valid scores): {', '.join(undefined)}"
     if not curves:
         note = "no method has both members and non-members: no ROC to draw"
     fig.suptitle(note, fontsize=9)
@@ -145,7 +168,8 @@ def histogram_figure(records_or_scores, path: str | Path, bins: int = 40, ncols:
 
 
 def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
-    s, y, n_dropped = clean(scores, labels)
+    s, y, keep = clean(scores, labels)
+    n_dropped = int((~keep).sum())
     point = roc_metrics(scores, labels)
     title = method if not point["defined"] else f"{method}  AUROC {point['auroc']:.3f}"
     ax.set_title(title, fontsize=9)
@@ -162,9 +186,9 @@ def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
     for cls, name, color in ((1, "members", "tab:red"), (0, "non-members", "tab:blue")):
         vals = clipped[y == cls]
         if len(vals):
-            ax.hist(vals, bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=color,
-                    label=f"{name} (n={len(vals)})")
-            ax.hist(vals, bins=edges, density=True, histtype="step", color=color, lw=1)
+            density, _ = np.histogram(vals, bins=edges, density=True)
+            ax.stairs(density, edges, fill=True, alpha=0.35, color=color, label=f"{name} (n={len(vals)})")
+            ax.stairs(density, edges, color=color, lw=1)
     if n_dropped:
         ax.text(0.02, 0.95, f"{n_dropped} dropped", fontsize=7, va="top", transform=ax.transAxes)
     ax.legend(fontsize=7, loc="upper right")

@@ -39,28 +39,22 @@ def _as_float(x: Any) -> float:
         raise ValueError(f"score {x!r} is not a number") from None
 
 
-def _clean(scores: Iterable[Any], labels: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clean(scores: Iterable[Any], labels: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float64 scores, int labels) without the None/NaN/inf scores, and the keep mask.
+
+    Labels are ground truth, so a label other than 0/1 is an error rather than a drop.
+    """
     s = np.array([_as_float(x) for x in scores], dtype=np.float64)
     y_raw = list(labels)
     if len(y_raw) != len(s):
         raise ValueError(f"{len(s)} scores but {len(y_raw)} labels")
     y = np.empty(len(y_raw), dtype=np.int64)
     for i, lab in enumerate(y_raw):
-        if isinstance(lab, (bool, np.bool_)) or lab in (0, 1):
-            y[i] = int(lab)
-        else:
+        if not (isinstance(lab, (bool, np.bool_)) or lab in (0, 1)):
             raise ValueError(f"label {lab!r} at position {i} is not 0 (non-member) or 1 (member)")
+        y[i] = int(lab)
     keep = np.isfinite(s)
     return s[keep], y[keep], keep
-
-
-def clean(scores: Iterable[Any], labels: Iterable[Any]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Drop None/NaN/inf scores; return (float64 scores, int labels, number dropped).
-
-    Labels are ground truth, so a label other than 0/1 is an error rather than a drop.
-    """
-    s, y, keep = _clean(scores, labels)
-    return s, y, int((~keep).sum())
 
 
 def undefined_reason(n_members: int, n_nonmembers: int, n_dropped: int) -> str | None:
@@ -111,9 +105,9 @@ def roc_counts(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def roc_curve(scores: Sequence[Any], labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Exact ROC (fpr, tpr) in float64 starting at (0, 0): the vertices of sklearn's
     ``roc_curve(drop_intermediate=False)``. Raises ValueError when the ROC is undefined."""
-    s, y, n_dropped = clean(scores, labels)
+    s, y, keep = clean(scores, labels)
     n_pos, n_neg = _class_sizes(y)
-    reason = undefined_reason(n_pos, n_neg, n_dropped)
+    reason = undefined_reason(n_pos, n_neg, int((~keep).sum()))
     if reason:
         raise ValueError(reason)
     fps, tps = roc_counts(s, y)
@@ -152,9 +146,9 @@ def curve_metrics(steps_n: np.ndarray, steps_p: np.ndarray, n_pos: int, n_neg: i
     # Trapezoids: a non-member step under tps_before..tps_after adds their mean. The sums
     # are exact integers (each <= P x N), so the area is rounded once. Integer einsum is
     # several times faster than float64; int32 is exact while P x N fits.
-    acc = np.int32 if n_pos * n_neg < 2**31 else np.int64
-    twice_area = 2 * np.einsum("ij,ij->i", steps_n, tps[:, :-1], dtype=acc).astype(np.float64)
-    twice_area += np.einsum("ij,ij->i", steps_n, steps_p, dtype=acc)
+    acc = {"dtype": np.int32 if n_pos * n_neg < 2**31 else np.int64, "casting": "same_kind"}
+    twice_area = 2 * np.einsum("ij,ij->i", steps_n, tps[:, :-1], **acc).astype(np.float64)
+    twice_area += np.einsum("ij,ij->i", steps_n, steps_p, **acc)
     out = {"auroc": twice_area / (2.0 * n_pos * n_neg)}
     # Counts are nondecreasing along a row, so the first vertex with tps >= k and the last
     # with fps <= m are found by counting vertices.
@@ -173,7 +167,7 @@ def roc_metrics(scores: Sequence[Any], labels: Sequence[Any]) -> dict[str, Any]:
     AUROC is the trapezoid area of the torchmetrics curve taken in float64 (torchmetrics'
     own ``binary_auroc`` gives the same area to float32 precision).
     """
-    s, y, keep = _clean(scores, labels)
+    s, y, keep = clean(scores, labels)
     return _point_metrics(s, y, int((~keep).sum()))
 
 
@@ -247,7 +241,7 @@ def bootstrap_ci(
     """
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    s, y, _ = _clean(scores, labels)
+    s, y, _ = clean(scores, labels)
     if undefined_reason(*_class_sizes(y), 0):
         return {}
     idx = draw_resamples(*_class_sizes(y), n_resamples, np.random.default_rng(seed))
@@ -281,6 +275,8 @@ def evaluate(
     method's CI does not depend on which other methods are evaluated, resampling is paid
     once per group rather than once per method, and CIs of methods are comparable.
     """
+    if n_resamples < 0:
+        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
     records = list(records)
     for r in records:
         if not (isinstance(r.get("label"), bool) or r.get("label") in (0, 1)):
@@ -296,11 +292,11 @@ def evaluate(
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for gname, grecs in groups.items():
         labels = [r["label"] for r in grecs]
-        draws: dict[bytes, tuple] = {}  # valid-sample mask -> resample indices
+        draws: dict[bytes, tuple] = {}  # valid-sample mask -> resample indices (a few kept)
         result[gname] = {}
         for method in methods:
             scores = [(r.get("scores") or {}).get(method) for r in grecs]
-            s, y, keep = _clean(scores, labels)
+            s, y, keep = clean(scores, labels)
             point = _point_metrics(s, y, int((~keep).sum()))
             entry = {k: point[k] for k in ("n_members", "n_nonmembers", "n_dropped", "defined")}
             result[gname][method] = entry
@@ -312,6 +308,8 @@ def evaluate(
             if n_resamples > 0:
                 key = np.packbits(keep).tobytes()
                 if key not in draws:
+                    if len(draws) >= 4:  # bound memory when drop patterns differ per method
+                        draws.pop(next(iter(draws)))
                     stream = [seed, zlib.crc32(gname.encode()), zlib.crc32(key)]
                     draws[key] = draw_resamples(*_class_sizes(y), n_resamples, np.random.default_rng(stream))
                 ci = _intervals(s, y, *draws[key], alpha)

@@ -7,7 +7,7 @@ import torch
 
 from paramem.align.gram import align_batch, gram_inner, head_features
 
-from conftest import assert_matches_reference, make_batch
+from tests.align.helpers import assert_matches_reference, make_batch
 
 
 @pytest.mark.parametrize("kind", ["neox", "gpt2", "llama"])
@@ -96,3 +96,18 @@ def test_gram_inner_broadcast_equals_explicit():
     torch.testing.assert_close(got[:2], dense[:2], rtol=1e-5, atol=1e-6)
     assert got[2] == 0  # n == 0 on one side
     torch.testing.assert_close(gram_inner(Hb, Eb, nb, Ha, Ea, na), got)
+
+
+def test_bf16_model_gives_float32_factors_close_to_float32_model(tiny_models):
+    import copy
+
+    model = tiny_models["neox"]
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "left", seed=23)
+    H, E, n, loss = head_features(half, ids, am)
+    assert H.dtype == E.dtype == loss.dtype == torch.float32
+    want = align_batch(model, ids, am, groups)
+    got = align_batch(half, ids, am, groups)
+    for a, b in zip(want, got):
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=5e-2)
+        assert b["cosines"] == pytest.approx(a["cosines"], abs=5e-2)

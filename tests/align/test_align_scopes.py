@@ -12,7 +12,7 @@ from paramem.align.scopes import (
     scope_parameters,
 )
 
-from conftest import assert_matches_reference, make_batch
+from tests.align.helpers import assert_matches_reference, make_batch
 
 EXPECTED = {  # (blocks, final norm) as the HF models name them
     "neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm"),
@@ -92,7 +92,8 @@ def test_memory_estimate_and_budget_check_before_work(tiny_models):
     n_all = sum(p.numel() for p in model.parameters())
     assert estimate_scope_bytes(model, "full", 1, 3, torch.float64) == 3 * n_all * 8 + n_all * 4
     V, d = model.lm_head.weight.shape
-    assert estimate_scope_bytes(model, "head", 1, 4, torch.float32, seq_len=10) == 4 * 10 * (V + d) * 4
+    got = estimate_scope_bytes(model, "head", 1, 4, torch.float32, seq_len=10)
+    assert got == 4 * 10 * (V + d) * 4
 
     ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right")
 

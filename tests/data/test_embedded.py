@@ -32,8 +32,9 @@ def _check_neardup(original, dup):
     assert dup != original
     assert len(dup.split()) >= 3
     # The default SequenceMatcher (autojunk on), as a consumer would call it.
-    ratio = difflib.SequenceMatcher(None, original, dup).ratio()
-    assert 0.6 <= ratio <= 0.97, (ratio, original, dup)
+    for a, b in ((original, dup), (dup, original)):
+        ratio = difflib.SequenceMatcher(None, a, b).ratio()
+        assert 0.6 <= ratio <= 0.97, (ratio, original, dup)
     if sorted(_words(original)) == sorted(_words(dup)):
         return  # a reorder: the very same words
     wa, wb = original.split(), dup.split()
