@@ -6,6 +6,7 @@ each with its ``uid``); the shared ShardedPredictionWriter streams the records t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -47,6 +48,27 @@ class PredictStage(pl.LightningModule):
     @property
     def model_path(self) -> str:
         return self.model_name if self.model_name is not None else str(self.run_dir / "model")
+
+    def model_fingerprint(self, name: str | None = None) -> str:
+        """Local model: sizes and mtimes of its files (cheap for multi-GB weights, changes
+        when ``paramem fit`` rewrites them); hub id: the id."""
+        path = Path(name or self.model_path)
+        if not path.is_dir():
+            return str(name or self.model_path)
+        h = hashlib.sha256()
+        for f in sorted(path.iterdir()):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        return h.hexdigest()[:16]
+
+    def run_signature(self) -> dict:
+        """Settings a resumed run must share with the results already in the run dir."""
+        return {"stage": type(self).__name__, "model_fingerprint": self.model_fingerprint(),
+                "dtype": self.dtype_name, "max_length": self.max_length, **self.signature_extra()}
+
+    def signature_extra(self) -> dict:
+        return {}
 
     def load_lm(self, name: str):
         device = self.trainer.strategy.root_device if self._trainer is not None else None

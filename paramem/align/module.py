@@ -63,6 +63,9 @@ class GradientAligner(PredictStage):
         self.memory_budget_gb = memory_budget_gb
         self.n_without_paraphrase = 0
 
+    def signature_extra(self) -> dict:
+        return {"scope": self.scope, "n_layers": self.n_layers, "gram_dtype": str(self.gram_dtype)}
+
     def on_predict_start(self) -> None:
         if torch.is_inference_mode_enabled():
             raise RuntimeError(

@@ -116,38 +116,41 @@ def _require_grad_mode(scope: str) -> None:
             f"construct the Lightning Trainer with Trainer(inference_mode=False)")
 
 
-def _text_gradient(model, ids, am, lm, params, dtype, with_head):
-    """One text, padding removed: (flat gradient (P,), loss, head factors or None)."""
+def _text_gradient(model, ids, am, lm, params, out, dtype, with_head):
+    """One text, padding removed: its flat gradient written into ``out`` (P,), zeroed by
+    the caller; returns (loss, head factors or None)."""
     keep = am.bool()
     ids, am = ids[keep][None], am[keep][None]  # (1,T)
     lm = None if lm is None else lm[keep][None]
     with torch.enable_grad():
         H, E, n, loss = gram._forward(model, ids, am, lm, dtype, features=with_head)
-        flat = torch.zeros(sum(p.numel() for p in params), dtype=dtype, device=ids.device)  # (P,)
         if int(n) > 0:
             grads = torch.autograd.grad(loss[0], params, allow_unused=True)
             off = 0
             for p, g in zip(params, grads):
                 if g is not None:
-                    flat[off:off + p.numel()].copy_(g.reshape(-1))
+                    out[off:off + p.numel()].copy_(g.reshape(-1))
                 off += p.numel()
-    return flat, loss.detach(), (H, E, n) if with_head else None
+    return loss.detach(), (H, E, n) if with_head else None
 
 
 def _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params, dtype,
                     with_head):
     sq, cross, losses = [], [], []
+    n_el = sum(p.numel() for p in params)
     for orig, paras in groups:
-        vecs, ls, feats = [], [], []
-        for r in (orig, *paras):
+        rows = (orig, *paras)
+        # written in place, row by row: the group's gradients exist once (see the estimate)
+        V = torch.zeros(len(rows), n_el, dtype=dtype, device=input_ids.device)  # (1+K,P)
+        ls, feats = [], []
+        for i, r in enumerate(rows):
             lm = None if loss_mask is None else loss_mask[r]
-            v, loss, f = _text_gradient(model, input_ids[r], attention_mask[r], lm, params,
-                                        dtype, with_head)
-            vecs.append(v)
+            loss, f = _text_gradient(model, input_ids[r], attention_mask[r], lm, params, V[i],
+                                     dtype, with_head)
             ls.append(loss)
             feats.append(f)
-        V = torch.stack(vecs)  # (1+K,P)
-        s = (V * V).sum(-1)  # (1+K,)
+        # a reduction, not V*V: no (1+K,P) temporary, and pairwise summation is accurate
+        s = torch.linalg.vector_norm(V, dim=-1).square()  # (1+K,)
         c = V[1:] @ V[0]  # (K,)
         if with_head:
             hs = [gram.gram_inner(H, E, n, H, E, n) for H, E, n in feats]  # each (1,)
@@ -155,7 +158,7 @@ def _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params,
             H0, E0, n0 = feats[0]
             hc = [gram.gram_inner(H0, E0, n0, H, E, n) for H, E, n in feats[1:]]
             c = c + (torch.cat(hc) if hc else c.new_zeros(0))
-        del V, vecs, feats
+        del V, feats
         sq.append(s)
         cross.append(c)
         losses.append(torch.cat(ls))

@@ -66,11 +66,9 @@ class ParaphraseGenerator(PredictStage):
                 "template_source": self.template_source,
                 "few_shot": self.few_shot, "paraphraser": self.model_path}
 
-    def run_signature(self) -> dict:
-        """What must not change between a run and its resumption."""
+    def signature_extra(self) -> dict:
         sig = self.settings_record()
-        sig.update(min_words=self.min_words, min_semantic_similarity=self.min_semantic,
-                   max_prompt_tokens=self.settings.max_prompt_tokens)
+        sig.update(min_words=self.min_words, min_semantic_similarity=self.min_semantic)
         return sig
 
     def similarity(self):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from paramem.io import read_jsonl, to_json_safe
-from paramem.report.figures import histogram_figure, roc_figure, write_atomic
+from paramem.io import atomic_write_bytes
+from paramem.report.figures import histogram_figure, roc_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate
 
 CSV_COLUMNS = (
@@ -56,8 +57,8 @@ def write_report(
     }
     metrics = {"meta": meta, **groups}
     text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
-    write_atomic(out_dir / "metrics.json", text.encode())
-    write_atomic(out_dir / "metrics.csv", metrics_csv(metrics).encode())
+    atomic_write_bytes(out_dir / "metrics.json", text.encode())
+    atomic_write_bytes(out_dir / "metrics.csv", metrics_csv(metrics).encode())
     figures = {
         "roc": roc_figure(records, out_dir / "roc.png"),
         "histograms": histogram_figure(records, out_dir / "histograms.png"),

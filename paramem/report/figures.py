@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,6 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from paramem.io import atomic_write_bytes
 from paramem.report.metrics import clean, discover_methods, roc_counts, roc_metrics
 
 # "<family><sep><k=>?<number>%?" -- the number is the swept parameter.
@@ -55,41 +54,11 @@ def select_methods(aurocs: Mapping[str, float], max_curves: int = 10) -> list[st
     return [m for m in ranked if m in kept][:max_curves]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def write_atomic(path: str | Path, data: bytes) -> str:
-    """Write to a temp file beside ``path``, fsync, rename: readers never see half a file.
-
-    mkstemp creates 0600 files; the result gets the mode a plain open() would have given
-    it, so a shared results folder stays readable.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return str(path)
-
-
 def _save(fig: Figure, path: str | Path, tight: bool = True) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if tight else None)
-    return write_atomic(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
+    return str(path)
 
 
 def _new_figure(width: float, height: float) -> Figure:

@@ -51,6 +51,11 @@ class BaselineScorer(PredictStage):
         self.n_resamples, self.ci_seed = n_resamples, ci_seed
         self.ref_lm = None
 
+    def signature_extra(self) -> dict:
+        return {"reference_model": self.reference_model and self.model_fingerprint(self.reference_model),
+                "lowercase": self.use_lowercase, "neighbor": self.use_neighbor, "gradnorm": self.use_gradnorm,
+                "ks": list(self.ks)}
+
     def setup(self, stage: str) -> None:
         super().setup(stage)
         if self.reference_model and self.ref_lm is None:
