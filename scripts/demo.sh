@@ -3,8 +3,10 @@
 # one run dir the way a user would: fit -> paraphrase -> align -> baselines + report.
 # Rerunning resumes: finished stages skip their done samples, an existing model is kept.
 set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN_DIR=${RUN_DIR:-lightning_logs/demo}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$ROOT/.venv/bin/python}
+CFG=$ROOT/configs
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export WANDB_MODE=${WANDB_MODE:-offline}
 paramem() { "$PY" -m paramem "$@"; }
@@ -15,14 +17,14 @@ if [ -f "$RUN_DIR/model/config.json" ]; then
   say "model exists in $RUN_DIR/model: keeping it (delete $RUN_DIR to retrain)"
 else
   say "1/4 paramem fit: tiny GPT-NeoX on the members of the embedded corpus"
-  paramem fit --config configs/fit/tiny.yaml --run_dir "$RUN_DIR"
+  paramem fit --config "$CFG/fit/tiny.yaml" --run_dir "$RUN_DIR"
 fi
 say "2/4 paramem predict: near-duplicate paraphrases (beam 3 x 3, soft beam sampling)"
-paramem predict --config configs/paraphrase/tiny.yaml --run_dir "$RUN_DIR"
+paramem predict --config "$CFG/paraphrase/tiny.yaml" --run_dir "$RUN_DIR"
 say "3/4 paramem predict: gradient alignment (head scope, Gram trick)"
-paramem predict --config configs/align/tiny.yaml --run_dir "$RUN_DIR"
+paramem predict --config "$CFG/align/tiny.yaml" --run_dir "$RUN_DIR"
 say "4/4 paramem predict: MIA baselines, metrics with bootstrap CIs, figures, W&B"
-paramem predict --config configs/mia/tiny.yaml --run_dir "$RUN_DIR"
+paramem predict --config "$CFG/mia/tiny.yaml" --run_dir "$RUN_DIR"
 
 say "done. Outputs in $RUN_DIR:"
 for f in model/ paraphrases.jsonl alignment.jsonl baselines.jsonl scores.jsonl metrics.json metrics.csv roc.png histograms.png; do

@@ -39,9 +39,10 @@ def _args(config, run_dir, extra):
 
 
 def _close(a, b, path=""):
-    """Equal, with floats to 1e-6 relative (batch composition changes float sums slightly)."""
+    """Equal, floats to float32 accuracy: another batch composition changes sums in the last bits
+    (and differences such as `neighbor` amplify that relative error)."""
     if isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9), f"{path}: {a} != {b}"
+        assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6), f"{path}: {a} != {b}"
     elif isinstance(a, dict) and isinstance(b, dict):
         assert set(a) == set(b), path
         for k in a:

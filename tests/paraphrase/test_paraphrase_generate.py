@@ -3,7 +3,7 @@ on which other samples (of other lengths, hence other left padding) share its ba
 
 import pytest
 import torch
-from tiny_paraphraser import tiny_model, tiny_tokenizer
+from tests.paraphrase.tiny_paraphraser import tiny_model, tiny_tokenizer
 
 from paramem.paraphrase.decoding import (
     DecodingSettings,

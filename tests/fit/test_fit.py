@@ -1,0 +1,54 @@
+"""paramem fit: embedded tiny model, loggers, re-runs, fine-tuning an existing HF directory."""
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.helpers import CONFIGS, TINY_SOURCE, run_cli
+
+TINY = ["--trainer.max_epochs", "1", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "1",
+        "--model.init_args.vocab_size", "300", "--trainer.enable_progress_bar", "false"]
+
+
+def test_saved_model_loads_with_auto_classes(tiny_run):
+    model = AutoModelForCausalLM.from_pretrained(tiny_run / "model")
+    tok = AutoTokenizer.from_pretrained(tiny_run / "model")
+    assert tok.padding_side == "left" and tok.pad_token is not None
+    ids = tok("Joval Brennow wrote a book.", return_tensors="pt")
+    assert model(**ids).logits.shape[-1] == model.config.vocab_size
+
+
+def test_fit_logs_csv_and_offline_wandb_and_reruns(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "run"), *TINY_SOURCE,
+            *TINY, "--trainer.check_val_every_n_epoch", "1"]
+    run_cli(args)
+    run_cli(args)  # same command twice: the saved config is overwritten, not refused
+    out = capsys.readouterr().out
+    assert out.count("mean loss: members") == 2 and "W&B offline run" in out
+    metrics = sorted((tmp_path / "lightning_logs" / "fit").rglob("metrics.csv"))
+    assert len(metrics) == 2
+    header = metrics[0].read_text().splitlines()[0]
+    for key in ("val/member_loss", "val/nonmember_loss", "final/member_loss", "final/nonmember_loss", "train/loss"):
+        assert key in header
+    assert list((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))
+
+
+def test_fine_tune_from_local_directory(tiny_run, tmp_path):
+    run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "ft"), *TINY_SOURCE,
+             *TINY, "--trainer.logger", "false", "--model.init_args.model", str(tiny_run / "model"),
+             "--model.init_args.teach_paraphrase", "false"])
+    assert (tmp_path / "ft" / "model" / "model.safetensors").exists()
+
+
+def test_answer_only_targets():
+    from paramem.models.tiny import train_bpe_tokenizer
+    from paramem.textbatch import encode
+
+    import tempfile
+
+    tok = train_bpe_tokenizer(["Question: who wrote it?\nAnswer: Joval did."] * 50, tempfile.mkdtemp(), 300)
+    text = "Question: who wrote it?\nAnswer: Joval did."
+    start = text.index("Joval") - 1
+    enc = encode(tok, [text], 64, loss_start_chars=[start])
+    ids = enc.input_ids[0].tolist()
+    targets = [tok.decode([i]) for i, m in zip(ids, enc.target_mask[0].tolist()) if m]
+    assert "".join(targets).strip() == "Joval did."

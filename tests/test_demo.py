@@ -1,0 +1,52 @@
+"""The embedded default end to end, exactly as `make demo` runs it (scripts/demo.sh)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import REPO, read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_end_to_end(tmp_path):
+    run_dir = tmp_path / "demo"
+    env = dict(os.environ, RUN_DIR=str(run_dir), PY=sys.executable, PYTHONUNBUFFERED="1")
+    start = time.monotonic()
+    proc = subprocess.run(["bash", str(REPO / "scripts/demo.sh")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    print(f"demo took {elapsed:.0f} s")
+    for name in ("model/config.json", "paraphrases.jsonl", "alignment.jsonl", "scores.jsonl", "metrics.json",
+                 "metrics.csv", "roc.png", "histograms.png"):
+        assert (run_dir / name).stat().st_size > 0, name
+
+    # fit: the model memorized its members (printed and logged)
+    fit_line = next(line for line in proc.stdout.splitlines() if "mean loss: members" in line)
+    member, nonmember = (float(x.split()[-1].rstrip(",")) for x in fit_line.split(":")[-1].split(",")[:2])
+    assert member <= 0.5 * nonmember, fit_line
+
+    # paraphrases: real near-duplicates for >= 80% of samples, failures never replaced
+    rows = read_jsonl(run_dir / "paraphrases.jsonl")
+    near = sum(any(p["valid"] and 0.5 <= p["edit_similarity"] <= 0.98 for p in r["paraphrases"]) for r in rows)
+    assert near / len(rows) >= 0.8, f"only {near}/{len(rows)} samples have a near-duplicate"
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())["all"]
+    assert metrics["loss"]["auroc"]["value"] >= 0.9
+    align = metrics["align_cosine"]
+    assert align["defined"] and len(align["auroc"]["ci"]) == 2
+    assert align["auroc"]["ci"][0] <= align["auroc"]["value"] <= align["auroc"]["ci"][1]
+    assert "AUROC" in proc.stdout and str(run_dir) in proc.stdout
+
+    # the offline W&B run of the report holds the summary metrics and the figures
+    wandb_runs = sorted((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))
+    assert wandb_runs
+    mia_run = next(r for r in wandb_runs if list(r.rglob("roc_*.png")))
+    blob = b"".join(p.read_bytes() for p in mia_run.glob("run-*.wandb"))
+    assert b"mia/loss/auroc" in blob and b"mia/align_cosine/auroc" in blob
+    assert list(mia_run.rglob("histograms_*.png"))
