@@ -57,15 +57,15 @@ def set_cpu_threads() -> None:
 
 def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] == "report":
-        from jsonargparse import CLI
-
-        from paramem.report.build import report_main
-
-        return CLI(report_main, args=argv[1:])
     ensure_wandb_mode()
     set_cpu_threads()
     try:
+        if argv and argv[0] == "report":  # rebuild a report from scores files, no model
+            from jsonargparse import CLI
+
+            from paramem.report.build import report_main
+
+            return CLI(report_main, args=argv[1:], as_positional=False)
         return ParamemCLI(
             subclass_mode_model=True,
             subclass_mode_data=True,

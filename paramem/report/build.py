@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from paramem.io import read_jsonl, to_json_safe
-from paramem.io import atomic_write_bytes
+from paramem.io import InputError, atomic_write_bytes
 from paramem.report.figures import histogram_figure, roc_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate
 
@@ -133,7 +133,7 @@ def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
     """Plain-text table of one group: a row per method; undefined rows say why."""
     groups = _groups(metrics)
     if group not in groups:
-        raise ValueError(f"no group {group!r} in metrics (groups: {', '.join(groups) or 'none'})")
+        raise InputError(f"no group {group!r} in metrics (groups: {', '.join(groups) or 'none'})")
     header = ["method", *(title for _, title in _TABLE_METRICS), "members/non"]
     rows, notes = [], []
     for method, entry in groups[group].items():
@@ -179,7 +179,7 @@ def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
             if uid in seen:
                 first, first_where = seen[uid]
                 if first != record:
-                    raise ValueError(f"uid {uid!r} has different content in {first_where} and {where}")
+                    raise InputError(f"uid {uid!r} has different content in {first_where} and {where}")
                 continue
             seen[uid] = (record, where)
             records.append(record)
@@ -188,11 +188,11 @@ def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
 
 def _check_record(record: Mapping, where: str) -> None:
     if "uid" not in record:
-        raise ValueError(f"{where}: record has no 'uid'")
+        raise InputError(f"{where}: record has no 'uid'")
     if record.get("label") not in (0, 1):
-        raise ValueError(f"{where}: 'label' must be 0 or 1, got {record.get('label')!r}")
+        raise InputError(f"{where}: 'label' must be 0 or 1, got {record.get('label')!r}")
     if not isinstance(record.get("scores"), dict):
-        raise ValueError(f"{where}: 'scores' must be an object of method -> number")
+        raise InputError(f"{where}: 'scores' must be an object of method -> number")
 
 
 def report_main(
@@ -202,7 +202,7 @@ def report_main(
     table of group "all" and returns the metrics dict."""
     records = load_score_files(scores)
     if not records:
-        raise ValueError(f"no score records in {', '.join(map(str, scores))}")
+        raise InputError(f"no score records in {', '.join(map(str, scores))}")
     run = None
     if wandb_project:
         import wandb
