@@ -76,8 +76,9 @@ def build_tokenizer(vocab_size: int, padding_side: str = "left"):
     vocab = {EOS: 0, UNK: 1, **{f"w{i}": i for i in range(FIRST_WORD_ID, vocab_size)}}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, bos_token=EOS, pad_token=EOS,
-                                  unk_token=UNK)
+    # [UNK] is deliberately not declared special: decoding keeps it, so a decoded text
+    # re-tokenizes to exactly as many tokens as were generated.
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=EOS, bos_token=EOS, pad_token=EOS)
     tok.padding_side = padding_side
     return tok
 

@@ -43,7 +43,8 @@ class PredictStage(pl.LightningModule):
         self.trust_remote_code = trust_remote_code
         self.lm = None
         self.tokenizer = None
-        self.working_batch_size: int | None = None
+        self.working_batch_size: int | None = None  # largest batch that ran after an OOM split
+        self.oom_splits = 0
 
     @property
     def model_path(self) -> str:
@@ -88,7 +89,7 @@ class PredictStage(pl.LightningModule):
     def predict_step(self, batch: list[dict], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
         return self._process_splitting(batch)
 
-    def _process_splitting(self, batch: list[dict]) -> list[dict]:
+    def _process_splitting(self, batch: list[dict], after_split: bool = False) -> list[dict]:
         """On out-of-memory, halve the batch and retry, down to one sample."""
         try:
             out = self.process(batch)
@@ -100,15 +101,17 @@ class PredictStage(pl.LightningModule):
                                    f"lower max_length or use a smaller dtype") from e
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+            self.oom_splits += 1
             half = len(batch) // 2
             log.warning("out of memory at batch size %d: retrying as %d + %d", len(batch), half, len(batch) - half)
-            return self._process_splitting(batch[:half]) + self._process_splitting(batch[half:])
-        if self.working_batch_size is None or len(batch) < self.working_batch_size:
-            if self.working_batch_size is not None:
-                log.warning("batch size %d works after an out-of-memory split", len(batch))
+            return (self._process_splitting(batch[:half], after_split=True)
+                    + self._process_splitting(batch[half:], after_split=True))
+        if after_split and len(batch) > (self.working_batch_size or 0):
             self.working_batch_size = len(batch)
+            log.warning("batch size %d runs after an out-of-memory split", len(batch))
         return out
 
     def on_predict_end(self) -> None:
-        if self.working_batch_size is not None and self.trainer.is_global_zero:
-            log.info("largest batch size that ran: %d", self.working_batch_size)
+        if self.oom_splits:
+            log.warning("%d out-of-memory splits on this rank; largest batch size that ran after a split: %d "
+                        "(set data.batch_size to it)", self.oom_splits, self.working_batch_size)

@@ -33,3 +33,15 @@ def tiny_run(tmp_path_factory):
              "--trainer.max_epochs", "3", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "2",
              "--model.init_args.vocab_size", "400", "--data.init_args.batch_size", "16"])
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def reference_run(tiny_run, tmp_path_factory):
+    """All three predict stages run once, in-process, single process: the reference that
+    DDP, multi-node and kill-and-resume runs must reproduce."""
+    from tests.helpers import STAGES, copy_run, run_cli, stage_args
+
+    run_dir = copy_run(tiny_run, tmp_path_factory.mktemp("reference"))
+    for config, _, extra in STAGES:
+        run_cli(stage_args(config, run_dir, extra))
+    return run_dir

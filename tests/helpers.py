@@ -39,3 +39,54 @@ def run_subprocess(args: list[str], cwd: Path | None = None, timeout: float = 60
 
 def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+NO_LOG = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
+# (config, output file, extra args) of the three predict stages, in pipeline order.
+STAGES = [
+    ("paraphrase/tiny.yaml", "paraphrases.jsonl", ["--model.init_args.semantic_similarity", "false"]),
+    ("align/tiny.yaml", "alignment.jsonl", []),
+    ("mia/tiny.yaml", "scores.jsonl", ["--model.init_args.n_resamples", "20"]),
+]
+
+
+def copy_run(tiny_run: Path, dst: Path) -> Path:
+    """A fresh run dir holding the trained tiny model and its corpus."""
+    import shutil
+
+    shutil.copytree(tiny_run / "model", dst / "model")
+    shutil.copytree(tiny_run / "corpus", dst / "corpus")
+    return dst
+
+
+def stage_args(config: str, run_dir: Path, extra: list[str], batch_size: int = 3) -> list[str]:
+    return ["predict", "--config", str(CONFIGS / config), "--run_dir", str(run_dir), *TINY_SOURCE, *NO_LOG,
+            "--data.init_args.batch_size", str(batch_size), *extra]
+
+
+def assert_close(a, b, path=""):
+    """Equal, floats to float32 accuracy: another batch composition changes sums in the last
+    bits (and differences such as `neighbor` amplify that relative error)."""
+    import math
+
+    if isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6), f"{path}: {a} != {b}"
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert set(a) == set(b), path
+        for k in a:
+            assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def assert_same_outputs(one: Path, two: Path, name: str) -> None:
+    a, b = read_jsonl(one / name), read_jsonl(two / name)
+    assert [r["uid"] for r in a] == [r["uid"] for r in b]  # nothing lost, nothing twice, same order
+    for ra, rb in zip(a, b):
+        ra.get("settings", {}).pop("paraphraser", None)  # the model path names the run dir
+        rb.get("settings", {}).pop("paraphraser", None)
+        assert_close(ra, rb, ra["uid"])

@@ -13,26 +13,8 @@ import pytest
 import torch
 
 from paramem.io import InputError
-from tests.helpers import CONFIGS, REPO, TINY_SOURCE, read_jsonl, run_cli, run_subprocess
-
-NO_LOG = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
-STAGES = [
-    ("paraphrase/tiny.yaml", "paraphrases.jsonl", ["--model.init_args.semantic_similarity", "false"]),
-    ("align/tiny.yaml", "alignment.jsonl", []),
-    ("mia/tiny.yaml", "scores.jsonl", ["--model.init_args.n_resamples", "20"]),
-]
-
-
-def _prepare(tiny_run, path):
-    shutil.copytree(tiny_run / "model", path / "model")
-    shutil.copytree(tiny_run / "corpus", path / "corpus")
-    return path
-
-
-def _args(config, run_dir, extra):
-    return ["predict", "--config", str(CONFIGS / config), "--run_dir", str(run_dir), *TINY_SOURCE, *NO_LOG,
-            "--data.init_args.batch_size", "1", *extra]
-
+from tests.helpers import (CONFIGS, NO_LOG, REPO, STAGES, TINY_SOURCE, assert_same_outputs, copy_run, read_jsonl,
+                           run_cli, run_subprocess, stage_args)
 
 def _lines(folder: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl")) if folder.exists() else 0
@@ -53,24 +35,19 @@ def _kill_after(args, shard_dir: Path, n_records: int) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_loses_and_duplicates_nothing(tiny_run, tmp_path):
-    ref = _prepare(tiny_run, tmp_path / "ref")
+def test_sigkill_then_rerun_loses_and_duplicates_nothing(tiny_run, reference_run, tmp_path):
+    """Per stage: kill after the first record, resume and kill again later, resume to the
+    end; the result equals the uninterrupted single-process run."""
+    run_dir = copy_run(tiny_run, tmp_path / "killed")
     for config, output, extra in STAGES:
-        run_subprocess(_args(config, ref, extra))
-    for kill_at in (1, 9):
-        run_dir = _prepare(tiny_run, tmp_path / f"killed{kill_at}")
-        for config, output, extra in STAGES:
-            stem = "baselines" if output == "scores.jsonl" else Path(output).stem
-            code = _kill_after(_args(config, run_dir, extra), run_dir / "shards" / stem, kill_at)
-            assert code == -signal.SIGKILL, f"{config} finished before the kill (kill_at={kill_at})"
-            assert not (run_dir / output).exists() or output == "scores.jsonl"
-            run_subprocess(_args(config, run_dir, extra))  # resume
-            got, want = read_jsonl(run_dir / output), read_jsonl(ref / output)
-            assert [r["uid"] for r in got] == [r["uid"] for r in want]  # nothing lost, nothing twice
-            for a, b in zip(got, want):
-                a.get("settings", {}).pop("paraphraser", None)
-                b.get("settings", {}).pop("paraphraser", None)
-                assert a == b
+        args = stage_args(config, run_dir, extra, batch_size=1)
+        shard_dir = run_dir / "shards" / ("baselines" if output == "scores.jsonl" else Path(output).stem)
+        for kill_at in (1, 12):
+            code = _kill_after(args, shard_dir, kill_at)
+            assert code == -signal.SIGKILL, f"{config} finished before the kill at {kill_at} records"
+        assert not (run_dir / output).exists()  # never a half-written final file
+        run_subprocess(args)
+        assert_same_outputs(reference_run, run_dir, output)
 
 
 def test_oom_splits_the_batch_down_to_what_fits(caplog):
@@ -87,8 +64,8 @@ def test_oom_splits_the_batch_down_to_what_fits(caplog):
     with caplog.at_level("WARNING"):
         out = stage.predict_step(batch, 0)
     assert [r["uid"] for r in out] == [str(i) for i in range(7)]
-    assert stage.working_batch_size == 1 or stage.working_batch_size == 2
-    assert "out of memory at batch size 7" in caplog.text
+    assert stage.working_batch_size == 2 and stage.oom_splits == 3  # 7 -> 3+4, 3 -> 1+2, 4 -> 2+2
+    assert "out of memory at batch size 7" in caplog.text and "batch size 2 runs after" in caplog.text
 
     class Never(Fake):
         def process(self, batch):
@@ -99,7 +76,7 @@ def test_oom_splits_the_batch_down_to_what_fits(caplog):
 
 
 def test_malformed_input_exits_nonzero_naming_file_and_line(tiny_run, tmp_path):
-    run_dir = _prepare(tiny_run, tmp_path)
+    run_dir = copy_run(tiny_run, tmp_path)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"uid": "a", "text": "fine text here", "label": 1}\n{"uid": "b", "text": \n')
     proc = run_subprocess(["predict", "--config", str(CONFIGS / "align/tiny.yaml"), "--run_dir", str(run_dir),
@@ -111,7 +88,7 @@ def test_malformed_input_exits_nonzero_naming_file_and_line(tiny_run, tmp_path):
 
 
 def test_long_text_is_truncated_and_recorded(tiny_run, tmp_path):
-    run_dir = _prepare(tiny_run, tmp_path)
+    run_dir = copy_run(tiny_run, tmp_path)
     data = tmp_path / "long.jsonl"
     long_text = " ".join(["The archivist wrote a long book about rivers."] * 60)
     data.write_text(json.dumps({"uid": "long", "text": long_text, "label": 1, "paraphrases": [long_text.lower()]})
@@ -126,7 +103,7 @@ def test_long_text_is_truncated_and_recorded(tiny_run, tmp_path):
 
 
 def test_one_class_evaluation_is_undefined_not_zero(tiny_run, tmp_path):
-    run_dir = _prepare(tiny_run, tmp_path)
+    run_dir = copy_run(tiny_run, tmp_path)
     data = tmp_path / "members.jsonl"
     data.write_text("".join(json.dumps({"uid": str(i), "text": f"Member text number {i} here.", "label": 1})
                             + "\n" for i in range(4)))
@@ -153,7 +130,7 @@ def test_missing_model_dir_and_unreachable_hub_id(tmp_path):
 def test_reference_model_with_other_tokenizer_is_refused(tiny_run, tmp_path):
     from paramem.models.tiny import train_bpe_tokenizer
 
-    run_dir = _prepare(tiny_run, tmp_path / "run")
+    run_dir = copy_run(tiny_run, tmp_path / "run")
     other = tmp_path / "other"
     shutil.copytree(tiny_run / "model", other)
     tok = train_bpe_tokenizer(["completely different words", "zebra quartz jumps"] * 20, tmp_path / "tok",

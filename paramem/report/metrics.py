@@ -217,16 +217,22 @@ def resampled_metrics(
 
 
 def draw_resamples(n_pos: int, n_neg: int, n_resamples: int, rng: np.random.Generator):
-    """Stratified bootstrap indices: members and non-members are drawn separately with
-    replacement, so every resample keeps both classes (and so has an ROC)."""
-    idx_pos = rng.integers(0, n_pos, size=(n_resamples, n_pos), dtype=np.int32)
-    idx_neg = rng.integers(0, n_neg, size=(n_resamples, n_neg), dtype=np.int32)
-    return idx_pos, idx_neg
+    """Stratified bootstrap indices, in chunks of resamples: members and non-members are
+    drawn separately with replacement, so every resample keeps both classes (and so has
+    an ROC). Chunks bound memory to ``_CHUNK_CELLS`` indices whatever the sample size."""
+    per_chunk = max(1, _CHUNK_CELLS // max(1, n_pos + n_neg))
+    for start in range(0, n_resamples, per_chunk):
+        m = min(per_chunk, n_resamples - start)
+        yield (rng.integers(0, n_pos, size=(m, n_pos), dtype=np.int32),
+               rng.integers(0, n_neg, size=(m, n_neg), dtype=np.int32))
 
 
-def _intervals(s, y, idx_pos, idx_neg, alpha: float) -> dict[str, tuple[float, float]]:
+def _intervals(s, y, n_resamples: int, rng: np.random.Generator, alpha: float) -> dict[str, tuple[float, float]]:
     ranks, n_unique = dense_rank(s)
-    vals = resampled_metrics(ranks[y == 1], ranks[y == 0], n_unique, idx_pos, idx_neg)
+    pos, neg = ranks[y == 1], ranks[y == 0]
+    parts = [resampled_metrics(pos, neg, n_unique, idx_pos, idx_neg)
+             for idx_pos, idx_neg in draw_resamples(len(pos), len(neg), n_resamples, rng)]
+    vals = {m: np.concatenate([p[m] for p in parts]) for m in parts[0]}
     qs = (alpha / 2, 1 - alpha / 2)
     return {m: tuple(float(q) for q in np.quantile(v, qs)) for m, v in vals.items()}
 
@@ -244,8 +250,7 @@ def bootstrap_ci(
     s, y, _ = clean(scores, labels)
     if undefined_reason(*_class_sizes(y), 0):
         return {}
-    idx = draw_resamples(*_class_sizes(y), n_resamples, np.random.default_rng(seed))
-    return _intervals(s, y, *idx, alpha)
+    return _intervals(s, y, n_resamples, np.random.default_rng(seed), alpha)
 
 
 def discover_methods(records: Iterable[Mapping]) -> list[str]:
@@ -292,7 +297,6 @@ def evaluate(
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for gname, grecs in groups.items():
         labels = [r["label"] for r in grecs]
-        draws: dict[bytes, tuple] = {}  # valid-sample mask -> resample indices (a few kept)
         result[gname] = {}
         for method in methods:
             scores = [(r.get("scores") or {}).get(method) for r in grecs]
@@ -306,13 +310,10 @@ def evaluate(
                 continue
             ci: dict[str, tuple[float, float]] = {}
             if n_resamples > 0:
+                # Same stream for the same valid samples: methods share their resamples.
                 key = np.packbits(keep).tobytes()
-                if key not in draws:
-                    if len(draws) >= 4:  # bound memory when drop patterns differ per method
-                        draws.pop(next(iter(draws)))
-                    stream = [seed, zlib.crc32(gname.encode()), zlib.crc32(key)]
-                    draws[key] = draw_resamples(*_class_sizes(y), n_resamples, np.random.default_rng(stream))
-                ci = _intervals(s, y, *draws[key], alpha)
+                stream = [seed, zlib.crc32(gname.encode()), zlib.crc32(key)]
+                ci = _intervals(s, y, n_resamples, np.random.default_rng(stream), alpha)
             for m in METRICS:
                 entry[m] = {"value": point[m], "ci": list(ci[m]) if m in ci else None}
     return result

@@ -90,7 +90,8 @@ class BaselineScorer(PredictStage):
             enc = encode(self.tokenizer, texts[i:i + self.rows_per_forward], self.max_length, self.device,
                          loss_start_chars=starts[i:i + self.rows_per_forward])
             groups = [(r, []) for r in range(enc.input_ids.shape[0])]  # norms only, no pairs
-            rows = align_batch(self.lm, enc.input_ids, enc.attention_mask, groups, enc.target_mask)
+            rows = align_batch(self.lm, enc.input_ids, enc.attention_mask, groups, enc.target_mask,
+                               max_rows=self.rows_per_forward)
             norms.extend(r["grad_norm"] for r in rows)
         return norms
 

@@ -11,7 +11,7 @@ TINY = ["--trainer.max_epochs", "1", "--model.init_args.hidden_size", "32", "--m
 def test_saved_model_loads_with_auto_classes(tiny_run):
     model = AutoModelForCausalLM.from_pretrained(tiny_run / "model")
     tok = AutoTokenizer.from_pretrained(tiny_run / "model")
-    assert tok.padding_side == "left" and tok.pad_token is not None
+    assert tok.pad_token is not None and tok.eos_token is not None
     ids = tok("Joval Brennow wrote a book.", return_tensors="pt")
     assert model(**ids).logits.shape[-1] == model.config.vocab_size
 
@@ -19,7 +19,8 @@ def test_saved_model_loads_with_auto_classes(tiny_run):
 def test_fit_logs_csv_and_offline_wandb_and_reruns(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "run"), *TINY_SOURCE,
-            *TINY, "--trainer.check_val_every_n_epoch", "1"]
+            *TINY, "--trainer.check_val_every_n_epoch", "1",
+            "--trainer.log_every_n_steps", "1"]
     run_cli(args)
     run_cli(args)  # same command twice: the saved config is overwritten, not refused
     out = capsys.readouterr().out
