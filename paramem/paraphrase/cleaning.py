@@ -7,8 +7,9 @@ member and non-member scores alike; see DESIGN.md).
 
 from __future__ import annotations
 
-import difflib
 import re
+
+from rapidfuzz.distance import Indel
 
 # Labels our templates put before the original (INPUT) and before the answer (OUTPUT).
 # "Paraphrase" serves both roles (compact templates); it is listed as an output label and
@@ -87,15 +88,16 @@ def clean(generated: str, original: str | None = None) -> str:
 
 
 def edit_similarity(a: str, b: str) -> float:
-    """Character-level similarity in [0, 1]: difflib.SequenceMatcher ratio, 2*M/(len a + len b).
+    """Character-level similarity in [0, 1]: the normalized InDel similarity
+    ``2 * LCS(a, b) / (len a + len b)`` (longest common subsequence of characters).
 
-    This is the Ratcliff/Obershelp matching-blocks ratio, *not* a Levenshtein ratio.
-    autojunk is off, since its popularity heuristic silently changes the score of texts
-    longer than 200 characters.
+    rapidfuzz computes it exactly with a bit-parallel LCS: microseconds for 500-token
+    texts, where difflib's SequenceMatcher (a matching-blocks approximation of the same
+    ratio, never above it) took 0.05-0.15 s per pair and would dominate GPU generation.
     """
     if not a and not b:
         return 1.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    return Indel.normalized_similarity(a, b)
 
 
 def validate(
