@@ -1,10 +1,23 @@
-"""Data layer: sources (local files, hub data sets, the embedded corpus) and one datamodule."""
+"""Data layer: sources (local files, hub data sets, the embedded corpus) and one datamodule.
 
-from paramem.data.corpus import EmbeddedSource
-from paramem.data.datamodule import MIADataModule
-from paramem.data.hub import MimirSource, TOFUSource, WikiMIASource
-from paramem.data.local import LocalFileSource
-from paramem.data.sample import Source
+Names resolve lazily, so ``paramem.data.embedded`` (pure Python) imports without Lightning.
+"""
 
-__all__ = ["EmbeddedSource", "LocalFileSource", "MIADataModule", "MimirSource", "Source", "TOFUSource",
-           "WikiMIASource"]
+from importlib import import_module
+
+_EXPORTS = {
+    "EmbeddedSource": "paramem.data.corpus",
+    "LocalFileSource": "paramem.data.local",
+    "MIADataModule": "paramem.data.datamodule",
+    "MimirSource": "paramem.data.hub",
+    "Source": "paramem.data.sample",
+    "TOFUSource": "paramem.data.hub",
+    "WikiMIASource": "paramem.data.hub",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'paramem.data' has no attribute {name!r}")
