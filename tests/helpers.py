@@ -25,10 +25,19 @@ def run_cli(args: list[str]):
     return cli_main(args)
 
 
+def child_env(**extra: str) -> dict:
+    """Environment for a child ``paramem``: without WANDB_SERVICE, which an in-process W&B
+    run of an earlier test leaves behind and which would make the child attach to (and
+    write through) this process's W&B service instead of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
 def run_subprocess(args: list[str], cwd: Path | None = None, timeout: float = 600, check: bool = True,
                    env: dict | None = None) -> subprocess.CompletedProcess:
     """``python -m paramem ...`` in a fresh interpreter (DDP launchers re-execute argv)."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = child_env(**(env or {}))
     proc = subprocess.run([sys.executable, "-m", "paramem", *args], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

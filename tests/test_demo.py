@@ -1,7 +1,6 @@
 """The embedded default end to end, exactly as `make demo` runs it (scripts/demo.sh)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -9,14 +8,14 @@ import time
 
 import pytest
 
-from tests.helpers import REPO, read_jsonl
+from tests.helpers import REPO, child_env, read_jsonl
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_end_to_end(tmp_path):
     run_dir = tmp_path / "demo"
-    env = dict(os.environ, RUN_DIR=str(run_dir), PY=sys.executable, PYTHONUNBUFFERED="1")
+    env = child_env(RUN_DIR=str(run_dir), PY=sys.executable)
     start = time.monotonic()
     proc = subprocess.run(["bash", str(REPO / "scripts/demo.sh")], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=900)

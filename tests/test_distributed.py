@@ -1,14 +1,13 @@
 """DDP on CPU: 2 processes (one node) and 2 simulated nodes (torchrun, gloo, 127.0.0.1)
 give the same merged outputs as 1 process, for paraphrase, alignment and scoring."""
 
-import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import REPO, STAGES, assert_same_outputs, copy_run, run_subprocess, stage_args
+from tests.helpers import REPO, STAGES, child_env, assert_same_outputs, copy_run, run_subprocess, stage_args
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +30,7 @@ def test_two_nodes_with_torchrun_equal_one_process(tiny_run, reference_run, tmp_
     two = copy_run(tiny_run, tmp_path / "two")
     config, output, extra = STAGES[1]
     port = str(_free_port())
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = child_env()
     procs = [
         subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(rank),
                           "--nproc_per_node", "1", "--master_addr", "127.0.0.1", "--master_port", port,

@@ -1,7 +1,6 @@
 """Surviving faults: SIGKILL at arbitrary points then rerun, OOM back-off, bad input."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -13,8 +12,8 @@ import pytest
 import torch
 
 from paramem.io import InputError
-from tests.helpers import (CONFIGS, NO_LOG, REPO, STAGES, TINY_SOURCE, assert_same_outputs, copy_run, read_jsonl,
-                           run_cli, run_subprocess, stage_args)
+from tests.helpers import (CONFIGS, NO_LOG, REPO, STAGES, TINY_SOURCE, assert_same_outputs, child_env, copy_run,
+                           read_jsonl, run_cli, run_subprocess, stage_args)
 
 def _lines(folder: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl")) if folder.exists() else 0
@@ -23,7 +22,7 @@ def _lines(folder: Path) -> int:
 def _kill_after(args, shard_dir: Path, n_records: int) -> int:
     """Start a stage, SIGKILL it once ``n_records`` records reached its shards."""
     proc = subprocess.Popen([sys.executable, "-m", "paramem", *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            stderr=subprocess.DEVNULL, env=child_env())
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
         if _lines(shard_dir) >= n_records:
