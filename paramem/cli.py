@@ -22,6 +22,9 @@ class ParamemCLI(LightningCLI):
                             help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
         parser.link_arguments("run_dir", "model.init_args.run_dir")
         parser.link_arguments("run_dir", "data.init_args.run_dir")
+        # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
+        # keep them in the run dir, not wherever the command was started.
+        parser.link_arguments("run_dir", "trainer.default_root_dir")
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)

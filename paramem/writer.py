@@ -150,6 +150,11 @@ class ShardedPredictionWriter(BasePredictionWriter):
             log.warning("resuming %s: %d samples already done are skipped", self.output, len(done))
         # Nobody writes before every rank has read the same done-set (same sharding).
         trainer.strategy.barrier("paramem-writer-setup")
+        todo = getattr(datamodule, "predict_samples", None)
+        if todo is not None and not todo():
+            # Lightning skips an empty predict loop and its end hooks: merge (and report)
+            # here, e.g. after a kill that came between the last batch and the merge.
+            self._merge(trainer, pl_module)
 
     def _open(self, trainer: pl.Trainer):
         if self._file is None:
@@ -175,6 +180,9 @@ class ShardedPredictionWriter(BasePredictionWriter):
         if self._file is not None:
             self._file.close()
             self._file = None
+        self._merge(trainer, pl_module)
+
+    def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("paramem-writer-merge")
         if trainer.is_global_zero:
             n = merge_shards(self.output)

@@ -111,3 +111,23 @@ def test_sample_without_paraphrase_is_null_not_one(tiny_run, tmp_path):
     rows = {r["uid"]: r for r in read_jsonl(run_dir / "alignment.jsonl")}
     assert rows["a"]["cosine"] is None and rows["a"]["n_paraphrases"] == 0
     assert rows["b"]["cosine"] is not None and rows["b"]["n_paraphrases"] == 1
+
+
+def test_rerun_after_kill_between_last_batch_and_merge(reference_run, tmp_path):
+    """All records sit in shards, no final file: the rerun has nothing to predict
+    (Lightning skips an empty loop) and must still merge and report."""
+    import shutil
+
+    from tests.helpers import STAGES, assert_same_outputs, run_cli, stage_args
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference_run, run_dir)
+    for config, output, extra in STAGES[1:]:
+        stem = "baselines" if output == "scores.jsonl" else output[: -len(".jsonl")]
+        shard = run_dir / "shards" / stem / "rank000-1-killed.jsonl"
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / f"{stem}.jsonl").rename(shard)
+        (run_dir / "scores.jsonl").unlink(missing_ok=True)
+        run_cli(stage_args(config, run_dir, extra))
+        assert not shard.exists()
+        assert_same_outputs(reference_run, run_dir, output)
