@@ -2,7 +2,7 @@
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.helpers import CONFIGS, TINY_SOURCE, run_cli
+from tests.helpers import CONFIGS, TINY_SOURCE, run_cli, run_subprocess
 
 TINY = ["--trainer.max_epochs", "1", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "1",
         "--model.init_args.vocab_size", "300", "--trainer.enable_progress_bar", "false"]
@@ -16,21 +16,21 @@ def test_saved_model_loads_with_auto_classes(tiny_run):
     assert model(**ids).logits.shape[-1] == model.config.vocab_size
 
 
-def test_fit_logs_csv_and_offline_wandb_and_reruns(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+def test_fit_logs_csv_and_offline_wandb_and_reruns(tmp_path):
+    # A child process in tmp_path: W&B keeps process-wide state (relative save dirs, its
+    # service), which must not leak into the other tests of this process.
     args = ["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "run"), *TINY_SOURCE,
-            *TINY, "--trainer.check_val_every_n_epoch", "1",
-            "--trainer.log_every_n_steps", "1"]
-    run_cli(args)
-    run_cli(args)  # same command twice: the saved config is overwritten, not refused
-    out = capsys.readouterr().out
-    assert out.count("mean loss: members") == 2 and "W&B offline run" in out
+            *TINY, "--trainer.check_val_every_n_epoch", "1", "--trainer.log_every_n_steps", "1"]
+    first = run_subprocess(args, cwd=tmp_path)
+    second = run_subprocess(args, cwd=tmp_path)  # same command twice: the saved config is overwritten
+    for proc in (first, second):
+        assert "mean loss: members" in proc.stdout and "W&B offline run" in proc.stdout
     metrics = sorted((tmp_path / "lightning_logs" / "fit").rglob("metrics.csv"))
     assert len(metrics) == 2
     header = metrics[0].read_text().splitlines()[0]
     for key in ("val/member_loss", "val/nonmember_loss", "final/member_loss", "final/nonmember_loss", "train/loss"):
         assert key in header
-    assert list((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))
+    assert len(list((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))) == 2
 
 
 def test_fine_tune_from_local_directory(tiny_run, tmp_path):
