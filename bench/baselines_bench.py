@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, build_model, build_tokenizer, device_name, pick_device, pick_dtype,  # noqa: E402
-                    random_text, setup_threads, sync, write_json)
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
+                    random_text, setup_run, sync, write_json)
 from paramem.score.module import BaselineScorer  # noqa: E402
 from paramem.textbatch import encode  # noqa: E402
 
@@ -78,15 +78,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-size", type=int, default=16, help="samples per process() call")
     ap.add_argument("--rows-per-forward", type=int, default=32, help="BaselineScorer.rows_per_forward")
     ap.add_argument("--n-samples", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds, fastest kept (2 GPU / 3 CPU)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU)")
-    ap.add_argument("--json", default=None)
+    add_run_args(ap, "2 GPU / 3 CPU")
     a = ap.parse_args(argv)
 
-    device = pick_device(a.device)
-    gpu = device.startswith("cuda")
-    setup_threads(device, a.threads)
-    dt_name, dtype = pick_dtype(a.dtype, device)
+    device, gpu, dt_name, dtype = setup_run(a)
     L = a.seq_len or (256 if gpu else 64)
     repeats = a.repeats or (2 if gpu else 3)
     vocab = SHAPES[a.shape][3]

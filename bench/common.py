@@ -49,6 +49,21 @@ def setup_threads(device: str, threads: int | None) -> None:
         torch.set_num_threads(1)
 
 
+def add_run_args(ap, repeats_default: str) -> None:
+    """The flags every benchmark shares (rounds, threads, JSON output)."""
+    ap.add_argument("--repeats", type=int, default=None,
+                    help=f"interleaved rounds, fastest kept ({repeats_default})")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU)")
+    ap.add_argument("--json", default=None)
+
+
+def setup_run(a) -> tuple[str, bool, str, torch.dtype]:
+    """(device, on_gpu, dtype name, dtype) from parsed flags; sets the thread count."""
+    device = pick_device(a.device)
+    setup_threads(device, a.threads)
+    return (device, device.startswith("cuda"), *pick_dtype(a.dtype, device))
+
+
 def build_model(shape: str, device: str, dtype: torch.dtype, max_positions: int = 2048, seed: int = 0):
     """Random-init GPTNeoXForCausalLM of ``shape``, initialised directly on ``device``."""
     import transformers as tf

@@ -35,8 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, build_model, build_tokenizer, device_name, pick_device, pick_dtype,  # noqa: E402
-                    random_text, setup_threads, sync, write_json)
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
+                    random_text, setup_run, sync, write_json)
 from paramem.paraphrase import decoding  # noqa: E402
 from paramem.paraphrase.cleaning import clean  # noqa: E402
 from paramem.paraphrase.module import ParaphraseGenerator  # noqa: E402
@@ -120,15 +120,10 @@ def main(argv=None) -> dict:
                     help="samples for the original batch-1 path (default 2 GPU / 8 CPU)")
     ap.add_argument("--n-paramem-b1", type=int, default=None,
                     help="samples for paramem at batch 1 (default: --n-samples-b1; 0 skips it)")
-    ap.add_argument("--repeats", type=int, default=None, help="interleaved rounds, fastest kept (1 GPU / 3 CPU)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1 on CPU)")
-    ap.add_argument("--json", default=None)
+    add_run_args(ap, "1 GPU / 3 CPU")
     a = ap.parse_args(argv)
 
-    device = pick_device(a.device)
-    gpu = device.startswith("cuda")
-    setup_threads(device, a.threads)
-    dt_name, dtype = pick_dtype(a.dtype, device)
+    device, gpu, dt_name, dtype = setup_run(a)
     P = a.prompt_tokens or (512 if gpu else 64)
     N = a.new_tokens or (256 if gpu else 32)
     B = a.batch_size
