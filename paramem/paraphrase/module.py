@@ -56,6 +56,7 @@ class ParaphraseGenerator(PredictStage):
             raise ValueError("min_semantic_similarity needs semantic_similarity: true")
         self.use_semantic = semantic_similarity
         self._similarity = None
+        self._overheads: dict[str, int] = {}
 
     def settings_record(self) -> dict:
         s = self.settings
@@ -79,11 +80,16 @@ class ParaphraseGenerator(PredictStage):
         return self._similarity
 
     # -- generation --------------------------------------------------------------------------
-    def _fit_text(self, text: str, template) -> tuple[str, int, bool]:
-        """Truncate the original so the rendered prompt fits max_prompt_tokens."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        overhead = len(self.tokenizer(template.render("", self.few_shot), add_special_tokens=False)["input_ids"])
-        room = max(8, self.settings.max_prompt_tokens - overhead)
+    def _overhead(self, template) -> int:
+        """Prompt tokens a template adds around the text (constant: computed once)."""
+        if template.name not in self._overheads:
+            rendered = template.render("", self.few_shot)
+            self._overheads[template.name] = len(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+        return self._overheads[template.name]
+
+    def _fit_text(self, text: str, ids: list[int], template) -> tuple[str, int, bool]:
+        """Truncate the original (token ``ids``) so the rendered prompt fits max_prompt_tokens."""
+        room = max(8, self.settings.max_prompt_tokens - self._overhead(template))
         if len(ids) <= room:
             return text, len(ids), False
         return self.tokenizer.decode(ids[:room]), room, True
@@ -110,10 +116,11 @@ class ParaphraseGenerator(PredictStage):
         truncated = [False] * len(batch)
         # N-prompt modes: every (sample, template) row goes into one generate call.
         prompts, keys, n_orig, owners = [], [], [], []
+        text_ids = self.tokenizer([s["text"] for s in batch], add_special_tokens=False)["input_ids"]
         for req in self.requests:
             template = self.templates[req.template_index]
             for i, s in enumerate(batch):
-                text, n_tok, cut = self._fit_text(s["text"], template)
+                text, n_tok, cut = self._fit_text(s["text"], text_ids[i], template)
                 truncated[i] |= cut
                 prompts.append(template.render(text, self.few_shot))
                 keys.append(decoding.noise_key(s["uid"], template.name))
