@@ -1,194 +1,224 @@
-"""Per-sample time of head-only gradient alignment: batched Gram trick vs the original
-one-text-at-a-time loop vs a forward pass alone.
+"""Per-sample time of head-only gradient alignment: paramem's batched predict step vs the
+original one-text-at-a-time loop vs a forward pass alone.
 
-A sample is one original text and K paraphrases.  Models are random-init GPT-NeoX of
-real pythia shapes (the vocabulary is pythia's 50304 for every shape, ``tiny`` included,
-since V is what the original's V x d gradients cost).
+A sample is one original text and K paraphrases (90-100% of its length). Paths, each over
+the same texts (fastest of ``--repeats`` interleaved rounds):
 
-    python bench/align_bench.py                         # CPU, tiny shape, < ~1 min
-    python bench/align_bench.py --shape pythia-2.8b --device cuda --seq-len 256 \
+  (a) loop       ``GradientAligner.process(batch)``: the real predict-step body of
+                 ``paramem predict`` with scope ``head`` (tokenize, Gram trick on the
+                 device, output records), ``--batch-size`` samples per call.
+  (a') core      ``gram.align_batch`` on the pre-tokenized batch: (a) without the
+                 tokenizer and the record building.
+  (b) reference  what the original code did, per text: forward, backward to the head
+                 weight (``autograd.grad``; the rest of the model needs no gradient), the
+                 V x d gradient copied to the host in float32, dot products and norms
+                 there. Pre-tokenized; only (b)'s own work is timed.
+  (b') reference_full  (b) with ``loss.backward()`` through every parameter, as a script
+                 that leaves ``requires_grad`` on would run it.
+  (c) forward    a forward pass (inference mode) over the same pre-tokenized rows, batched
+                 as in (a'): the floor every path pays.
+
+Shapes (bench/common.py): ``embedded`` is the model ``paramem fit`` builds for the embedded
+default (hidden 128, 2 layers, BPE vocabulary 1024) -- the small CPU model; ``tiny-v50k``
+the same body with pythia's 50304-token vocabulary (the head dominates); pythia shapes.
+
+    python bench/align_bench.py                               # CPU, embedded shape, ~1 min
+    python bench/align_bench.py --shape tiny-v50k
+    python bench/align_bench.py --shape pythia-2.8b --device cuda --seq-len 256 \\
         --batch-size 16 --n-samples 64 --json bench/out/align_2p8b.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
+                    random_text, setup_run, sync, write_json)
 from paramem.align.gram import align_batch  # noqa: E402
-
-VOCAB = 50304
-SHAPES = {  # hidden, layers, heads
-    "tiny": (128, 2, 4),
-    "pythia-160m": (768, 12, 12),
-    "pythia-1.4b": (2048, 24, 16),
-    "pythia-2.8b": (2560, 32, 32),
-}
+from paramem.align.module import GradientAligner  # noqa: E402
+from paramem.textbatch import encode  # noqa: E402
 
 
-def build_model(shape: str, seq_len: int, device: str, dtype: torch.dtype):
-    import transformers as tf
-
-    tf.logging.set_verbosity_error()
-    hidden, layers, heads = SHAPES[shape]
-    cfg = tf.GPTNeoXConfig(hidden_size=hidden, num_hidden_layers=layers,
-                           num_attention_heads=heads, intermediate_size=4 * hidden,
-                           vocab_size=VOCAB, max_position_embeddings=max(2048, seq_len),
-                           rotary_pct=0.25, use_parallel_residual=True,
-                           tie_word_embeddings=False)
-    with torch.device(device):  # initialise in place: 2.8b in float32 on the host is slow
-        model = tf.AutoModelForCausalLM.from_config(cfg, dtype=dtype)
-    return model.eval()
-
-
-def make_texts(n: int, k: int, seq_len: int, seed: int) -> list[list[torch.Tensor]]:
-    """n samples of [original, k paraphrases]; paraphrases 90-100% of the original's length."""
+def make_samples(n: int, seq_len: int, k: int, vocab: int, seed: int) -> list[dict]:
     g = torch.Generator().manual_seed(seed)
     out = []
-    for _ in range(n):
-        short = torch.randint(int(0.9 * seq_len), seq_len + 1, (k,), generator=g).tolist()
-        lens = [seq_len] + short
-        out.append([torch.randint(0, VOCAB, (L,), generator=g) for L in lens])
+    for i in range(n):
+        lens = torch.randint(int(0.9 * seq_len), seq_len + 1, (k,), generator=g).tolist()
+        out.append({"uid": f"s{seed}-{i:05d}", "label": i % 2, "text": random_text(seq_len, vocab, g),
+                    "paraphrases": [random_text(L, vocab, g) for L in lens]})
     return out
 
 
-def pad_batch(samples, device):
-    """Right-padded (R,T) ids and mask for every text of ``samples``, plus the groups."""
-    texts = [t for s in samples for t in s]
-    T = max(len(t) for t in texts)
-    ids = torch.zeros(len(texts), T, dtype=torch.long)
-    am = torch.zeros_like(ids)
-    groups, r = [], 0
-    for s in samples:
-        groups.append((r, list(range(r + 1, r + len(s)))))
-        r += len(s)
-    for i, t in enumerate(texts):
-        ids[i, :len(t)], am[i, :len(t)] = t, 1
-    return ids.to(device), am.to(device), groups
+def make_aligner(model, tok, device: str, run_dir: str, max_length: int, max_rows: int) -> GradientAligner:
+    al = GradientAligner(run_dir=run_dir, model="<in-memory>", max_length=max_length, scope="head",
+                         max_rows=max_rows)
+    al.lm, al.tokenizer = model, tok
+    al.to(device)  # the LightningModule's device; the weights are already there
+    return al
 
 
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_gram(model, samples, bs, device, max_rows):
+def pretokenize(tok, samples, bs: int, max_length: int, device: str) -> list[tuple]:
+    """Per batch: (input_ids (R,T), attention_mask (R,T), groups), R = batch x (1+K)."""
+    out = []
     for i in range(0, len(samples), bs):
-        ids, am, groups = pad_batch(samples[i:i + bs], device)
-        align_batch(model, ids, am, groups, max_rows=max_rows or ids.shape[0])
+        texts, groups = [], []
+        for s in samples[i:i + bs]:
+            o = len(texts)
+            texts += [s["text"], *s["paraphrases"]]
+            groups.append((o, list(range(o + 1, len(texts)))))
+        enc = encode(tok, texts, max_length, device)
+        out.append((enc.input_ids, enc.attention_mask, groups))
+    return out
 
 
-def time_forward(model, samples, bs, device):
-    with torch.inference_mode():
+def run_loop(al, samples, bs: int) -> None:
+    with torch.enable_grad():  # as under Lightning's predict loop + the stage's own enable_grad
         for i in range(0, len(samples), bs):
-            ids, am, _ = pad_batch(samples[i:i + bs], device)
-            model(input_ids=ids, attention_mask=am, use_cache=False).logits.sum().item()
+            al.process(samples[i:i + bs])
 
 
-def time_reference(model, samples, device):
-    """The original loop: per text, head gradient, V x d copy to host float32, host dots."""
-    head = model.get_output_embeddings().weight
-    for s in samples:
-        grads = []
-        for t in s:
-            ids = t[None].to(device)
-            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
-            g = torch.autograd.grad(loss, head)[0]  # (V,d) on device
-            grads.append(g.detach().float().cpu())  # (V,d) float32 on host
-        g0 = grads[0]
-        n0 = g0.norm()
-        cos = [float((g0 * gk).sum() / (n0 * gk.norm())) for gk in grads[1:]]
-        del grads, cos
+def run_core(model, batches, max_rows: int) -> None:
+    for ids, am, groups in batches:
+        align_batch(model, ids, am, groups, max_rows=max_rows)
 
 
-def measure(fn, device, n):
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return (time.perf_counter() - t0) / n
+def run_forward(model, batches, max_rows: int) -> None:
+    with torch.inference_mode():
+        for ids, am, _ in batches:
+            for j in range(0, ids.shape[0], max_rows):
+                model(input_ids=ids[j:j + max_rows], attention_mask=am[j:j + max_rows],
+                      use_cache=False).logits[:, -1, :1].sum().item()
 
 
-def run_rounds(paths: dict, device: str, repeats: int) -> dict:
-    """Seconds per sample of each path, the three interleaved ``repeats`` times.
+def run_reference(model, texts_ids: list[list[torch.Tensor]], device: str, full: bool = False) -> None:
+    """The original loop: per text, head gradient, V x d copy to host float32, host dots.
 
-    Interleaving and keeping the fastest round make the ratios robust to other load on a
-    shared host; every round is kept for the JSON.
+    ``full``: as a script that never turned off ``requires_grad`` would run it --
+    ``loss.backward()`` through every parameter, then the head's ``.grad``.
     """
-    rounds = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, (fn, n) in paths.items():
-            rounds[name].append(measure(fn, device, n))
-    return {"best": {k: min(v) for k, v in rounds.items()}, "rounds": rounds}
+    head = model.get_output_embeddings().weight
+    params = list(model.parameters()) if full else [head]
+    for p in params:
+        p.requires_grad_(True)
+    try:
+        for sample in texts_ids:
+            grads = []
+            for ids in sample:
+                ids = ids[None].to(device)  # (1,T)
+                loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+                if full:
+                    model.zero_grad(set_to_none=True)
+                    loss.backward()
+                    g = head.grad  # (V,d) on the device
+                else:
+                    g = torch.autograd.grad(loss, head)[0]  # (V,d) on the device
+                # copy=True: the original always made a host float32 copy (on a GPU it is the
+                # PCIe transfer; on a float32 CPU model .cpu().float() alone would be a no-op)
+                grads.append(g.detach().to("cpu", torch.float32, copy=True))  # (V,d)
+            g0 = grads[0]
+            n0 = g0.norm()
+            [float((g0 * gk).sum() / (n0 * gk.norm())) for gk in grads[1:]]
+    finally:
+        model.zero_grad(set_to_none=True)
+        for p in params:
+            p.requires_grad_(False)
 
 
-def main(argv=None):
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shape", choices=list(SHAPES), default="tiny")
-    ap.add_argument("--seq-len", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=4, help="originals per batched call")
-    ap.add_argument("--n-samples", type=int, default=8)
-    ap.add_argument("--n-ref-samples", type=int, default=None,
-                    help="samples for the slow reference (default: min(n-samples, 4))")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="interleaved rounds of the three paths; the fastest round is reported")
+    ap.add_argument("--shape", choices=list(SHAPES), default="embedded")
+    ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    ap.add_argument("--dtype", default=None, help="bf16 | float32 (default: bf16 on cuda, float32 on cpu)")
+    ap.add_argument("--seq-len", type=int, default=64, help="tokens per original")
     ap.add_argument("--k", type=int, default=3, help="paraphrases per sample")
-    ap.add_argument("--max-rows", type=int, default=0,
-                    help="texts per Gram chunk (0: the whole batch, (k+1) x batch-size)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", choices=["float32", "bf16"], default=None,
-                    help="model dtype (default: bf16 on cuda, float32 on cpu)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--json", default=None, help="write the numbers to this path")
+    ap.add_argument("--batch-size", type=int, default=16, help="samples per predict step")
+    ap.add_argument("--max-rows", type=int, default=16,
+                    help="texts per Gram chunk and per forward of (c) (GradientAligner.max_rows, "
+                         "default as in the stage; 0: the whole batch)")
+    ap.add_argument("--n-samples", type=int, default=32)
+    ap.add_argument("--n-ref-samples", type=int, default=None,
+                    help="samples for the slow reference (default: min(n-samples, 8))")
+    add_run_args(ap, "3")
     a = ap.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dt_name = a.dtype or ("bf16" if a.device.startswith("cuda") else "float32")
-    dtype = torch.bfloat16 if dt_name == "bf16" else torch.float32
-    torch.manual_seed(0)
-    model = build_model(a.shape, a.seq_len, a.device, dtype)
-    n_ref = a.n_ref_samples or min(a.n_samples, 4)
-    samples = make_texts(a.n_samples, a.k, a.seq_len, seed=1)
-    warm = make_texts(a.batch_size, a.k, a.seq_len, seed=2)
 
-    # one untimed pass of each path first: allocator, kernels, lazy imports
-    time_gram(model, warm, a.batch_size, a.device, a.max_rows)
-    time_forward(model, warm, a.batch_size, a.device)
-    time_reference(model, warm[:1], a.device)
-    timed = run_rounds({
-        "gram_s": (lambda: time_gram(model, samples, a.batch_size, a.device, a.max_rows),
-                   a.n_samples),
-        "reference_s": (lambda: time_reference(model, samples[:n_ref], a.device), n_ref),
-        "forward_s": (lambda: time_forward(model, samples, a.batch_size, a.device), a.n_samples),
-    }, a.device, a.repeats)
-    res = timed["best"]
-    info = {"shape": a.shape, "device": a.device, "dtype": dt_name, "seq_len": a.seq_len,
-            "k": a.k, "batch_size": a.batch_size, "n_samples": a.n_samples,
-            "n_ref_samples": n_ref, "repeats": a.repeats, "threads": torch.get_num_threads(),
-            "device_name": (torch.cuda.get_device_name() if a.device.startswith("cuda")
-                            else os.uname().machine)}
-    ratios = {"reference_over_gram": res["reference_s"] / res["gram_s"],
-              "gram_over_forward": res["gram_s"] / res["forward_s"]}
+    device, gpu, dt_name, dtype = setup_run(a)
+    repeats = a.repeats or 3
+    vocab = SHAPES[a.shape][3]
+    max_rows = a.max_rows or a.batch_size * (1 + a.k)
+    n_ref = a.n_ref_samples or min(a.n_samples, 8)
+    L = a.seq_len + 8  # max_length: nothing is truncated
 
+    t0 = time.perf_counter()
+    model = build_model(a.shape, device, dtype, max_positions=L)
+    tok = build_tokenizer(vocab, padding_side="right")
+    build_s = time.perf_counter() - t0
+    samples = make_samples(a.n_samples, a.seq_len, a.k, vocab, seed=1)
+    warm = make_samples(a.batch_size, a.seq_len, a.k, vocab, seed=2)
+    ids_of = lambda ss: [[torch.tensor(tok(t)["input_ids"]) for t in (s["text"], *s["paraphrases"])]
+                         for s in ss]
+    with tempfile.TemporaryDirectory() as run_dir:
+        al = make_aligner(model, tok, device, run_dir, L, max_rows)
+
+        def make_paths(data):
+            batches = pretokenize(tok, data, a.batch_size, L, device)
+            ref_ids = ids_of(data[:n_ref])
+            return {"gram": (lambda: run_loop(al, data, a.batch_size), len(data)),
+                    "core": (lambda: run_core(model, batches, max_rows), len(data)),
+                    "reference": (lambda: run_reference(model, ref_ids, device), len(ref_ids)),
+                    "reference_full": (lambda: run_reference(model, ref_ids, device, full=True),
+                                       len(ref_ids)),
+                    "forward": (lambda: run_forward(model, batches, max_rows), len(data))}
+
+        for fn, _ in make_paths(warm).values():  # untimed: allocator, kernels, lazy imports
+            fn()
+        rec = al.process(warm[:1])[0]
+        assert rec["n_paraphrases"] == a.k and rec["cosine"] is not None, rec
+        paths = make_paths(samples)
+        rounds = {k: [] for k in paths}
+        for _ in range(repeats):  # interleaved: other load on a shared host hits every path
+            for name, (fn, n) in paths.items():
+                sync(device)
+                t = time.perf_counter()
+                fn()
+                sync(device)
+                rounds[name].append((time.perf_counter() - t) / n)
+    best = {f"{k}_s": min(v) for k, v in rounds.items()}
+
+    info = {"bench": "align", "shape": a.shape, "vocab": vocab, "device": device,
+            "device_name": device_name(device), "dtype": dt_name, "seq_len": a.seq_len, "k": a.k,
+            "batch_size": a.batch_size, "max_rows": max_rows, "n_samples": a.n_samples,
+            "n_ref_samples": n_ref, "repeats": repeats, "threads": torch.get_num_threads(),
+            "build_model_s": build_s}
+    ratios = {"reference_over_gram": best["reference_s"] / best["gram_s"],
+              "reference_full_over_gram": best["reference_full_s"] / best["gram_s"],
+              "reference_over_forward": best["reference_s"] / best["forward_s"],
+              "gram_over_forward": best["gram_s"] / best["forward_s"],
+              "core_over_forward": best["core_s"] / best["forward_s"]}
     print(" ".join(f"{k}={v}" for k, v in info.items()))
-    print(f"{'path (fastest of ' + str(a.repeats) + ' rounds)':<36}{'ms / sample':>14}")
-    print(f"{'(a) Gram trick, batched':<36}{1e3 * res['gram_s']:>14.2f}")
-    print(f"{'(b) original: 1 text, host V x d dot':<36}{1e3 * res['reference_s']:>14.2f}")
-    print(f"{'(c) forward pass only':<36}{1e3 * res['forward_s']:>14.2f}")
-    print(f"reference / Gram = {ratios['reference_over_gram']:.2f}x   "
-          f"Gram / forward = {ratios['gram_over_forward']:.2f}x")
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({**info, **res, **ratios, "rounds_s": timed["rounds"]},
-                                             indent=2) + "\n")
-    return res
+    print(f"{'path (fastest of ' + str(repeats) + ' rounds)':<46}{'ms / sample':>12}")
+    labels = {"gram_s": f"(a) paramem predict step, batch {a.batch_size}",
+              "core_s": "(a') Gram core (align_batch, pre-tokenized)",
+              "reference_s": "(b) original: 1 text, host V x d dots",
+              "reference_full_s": "(b') same, backward through every parameter",
+              "forward_s": "(c) forward pass only"}
+    for k, v in best.items():
+        print(f"{labels[k]:<46}{1e3 * v:>12.3f}")
+    print(f"reference / paramem = {ratios['reference_over_gram']:.2f}x (full backward: "
+          f"{ratios['reference_full_over_gram']:.2f}x)   paramem / forward = {ratios['gram_over_forward']:.2f}x   "
+          f"core / forward = {ratios['core_over_forward']:.2f}x")
+    # Every path pays at least one forward over the same texts, so no loop can beat the
+    # reference by more than reference / forward.
+    print(f"ceiling for reference / paramem (reference / forward) = {ratios['reference_over_forward']:.2f}x")
+    payload = {**info, **best, **ratios, "rounds_s": rounds}
+    write_json(a.json, payload)
+    return payload
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ if str(ROOT) not in sys.path:
 
 SHAPES = {  # hidden, layers, heads, vocab (intermediate = 4 x hidden)
     "tiny": (64, 2, 4, 512),
+    "embedded": (128, 2, 4, 1024),  # what `paramem fit` builds for the embedded default
+    "tiny-v50k": (128, 2, 4, 50304),  # same body, pythia's vocabulary: the head dominates
     "pythia-160m": (768, 12, 12, 50304),
     "pythia-1.4b": (2048, 24, 16, 50304),
     "pythia-2.8b": (2560, 32, 32, 50304),

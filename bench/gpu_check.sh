@@ -78,8 +78,8 @@ if [[ $MODE == gpu ]]; then
       --batch-size 16 --n-samples 64 --n-ref-samples 4 --repeats 2 --json "$DEST/align_160m.json"
 else
   CPU=(--device cpu --threads 1)
-  run align_tiny 60 "$PY" bench/align_bench.py --shape tiny "${CPU[@]}" --seq-len 32 --k 3 --batch-size 4 \
-      --n-samples 8 --n-ref-samples 2 --repeats 2 --json "$DEST/align_tiny.json"
+  run align_embedded 60 "$PY" bench/align_bench.py --shape embedded "${CPU[@]}" --seq-len 32 --k 3 \
+      --batch-size 8 --n-samples 16 --n-ref-samples 4 --repeats 2 --json "$DEST/align_embedded.json"
   run generate_tiny 70 "$PY" bench/generate_bench.py --shape tiny "${CPU[@]}" --batch-size 16 \
       --n-samples 32 --n-samples-b1 8 --repeats 2 --json "$DEST/generate_tiny.json"
   run baselines_tiny 40 "$PY" bench/baselines_bench.py --shape tiny "${CPU[@]}" --n-samples 64 --repeats 2 \

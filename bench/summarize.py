@@ -35,10 +35,14 @@ def rows_for(name: str, d: dict) -> list[list[str]]:
     where = f"{d.get('shape')} {d.get('device')} {d.get('dtype')}"
     if k == "align":
         setup = f"T={d.get('seq_len')} K={d.get('k')} batch={d.get('batch_size')}"
-        nums = (f"gram {_f(1e3 * d['gram_s'], '.2f')} ms, original {_f(1e3 * d['reference_s'], '.1f')} ms, "
+        full = d.get("reference_full_s")
+        nums = (f"paramem {_f(1e3 * d['gram_s'], '.2f')} ms (core {_f(1e3 * d['core_s'], '.2f')}), "
+                f"original {_f(1e3 * d['reference_s'], '.1f')} ms "
+                f"(full backward {_f(None if full is None else 1e3 * full, '.1f')}), "
                 f"forward {_f(1e3 * d['forward_s'], '.2f')} ms /sample; "
-                f"original/gram {_f(d.get('reference_over_gram'), '.1f')}x, "
-                f"gram/forward {_f(d.get('gram_over_forward'), '.2f')}x")
+                f"original/paramem {_f(d.get('reference_over_gram'), '.2f')}x "
+                f"(ceiling original/forward {_f(d.get('reference_over_forward'), '.2f')}x), "
+                f"paramem/forward {_f(d.get('gram_over_forward'), '.2f')}x")
     elif k == "generate":
         setup = (f"prompt {d['prompt_tokens']}, new {d['new_tokens']}, beam {d['num_beams']}x{d['num_return']} "
                  f"soft, batch {d['batch_size']}")

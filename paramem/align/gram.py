@@ -79,10 +79,12 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
     n = valid.sum(-1)  # (B,)
     target = F.pad(input_ids[:, 1:], (0, 1)).unsqueeze(-1)  # (B,T,1) last entry a dummy 0
 
-    # A single full-size buffer: the log-probs, later turned into E in place.  On the host
-    # every extra (B,T,V) temporary costs about as much as a matmul pass.
-    logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V)
-    tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T)
+    if features and not logits.requires_grad:
+        E, tok_loss = _probs_and_token_loss(logits, target, dtype)  # (B,T,V) (B,T)
+    else:
+        logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V), in the graph
+        tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T)
+        E = logp.detach().exp() if features else None  # (B,T,V)
     # masked_fill, not multiplication: pad positions may hold NaN (fully masked attention rows)
     tok_loss = tok_loss.masked_fill(~valid, 0.0)
     loss = tok_loss.sum(-1) / n.clamp(min=1).to(dtype)  # (B,)
@@ -91,15 +93,49 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
     if not features:
         return None, None, n, loss
     with torch.no_grad():
-        # log_softmax's backward reads its output: overwrite it only when no graph holds it.
-        E = logp.detach().exp_() if not logp.requires_grad else logp.detach().exp()  # (B,T,V)
         E.scatter_add_(-1, target, -valid.unsqueeze(-1).to(dtype))  # one-hot where valid
         if E.is_cuda:
             E.masked_fill_(~valid.unsqueeze(-1), 0.0)  # no host sync
-        else:
-            E[~valid] = 0.0  # touches the invalid rows only, not all of B*T*V
+        else:  # touches the invalid rows only, not all of B*T*V
+            E.view(-1, E.shape[-1]).index_fill_(0, (~valid).view(-1).nonzero().squeeze(1), 0.0)
         H = seen["h"].detach().to(dtype).masked_fill(~valid.unsqueeze(-1), 0.0)  # (B,T,d)
     return H, E, n, loss
+
+
+# Rows of logits post-processed at a time on the host: a block this size (1 MiB in float32)
+# stays in cache through log_softmax, exp and the write-back; whole (B,T,V) passes ran
+# about twice as slow on the development VM (bench/RESULTS.md).
+_HOST_BLOCK_ELEMS = 1 << 18
+
+
+def _host_blocks(t: torch.Tensor) -> bool:
+    # On a GPU every extra kernel launch costs; bandwidth, not cache, bounds these passes.
+    return not t.is_cuda
+
+
+def _probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype):
+    """Softmax probabilities (B,T,V) in ``dtype`` and token losses (B,T), no graph.
+
+    One (B,T,V) buffer in ``dtype`` beyond the logits, or none: on the host, when the
+    logits already have ``dtype``, they are overwritten (their values are not needed
+    afterwards).
+    """
+    B, T, V = logits.shape
+    if not _host_blocks(logits):  # whole-tensor kernels; log-probs turned into probs in place
+        logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V)
+        tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T), read before exp_
+        return logp.exp_(), tok_loss
+    flat = logits.reshape(B * T, V)  # (B*T,V): a view of the model's fresh logits, or a copy
+    inplace = flat.dtype == dtype and flat.is_contiguous()
+    probs = flat if inplace else torch.empty(B * T, V, dtype=dtype, device=flat.device)
+    tgt = target.reshape(B * T, 1)
+    tok_loss = torch.empty(B * T, dtype=dtype, device=flat.device)
+    step = max(1, _HOST_BLOCK_ELEMS // V)
+    for r in range(0, B * T, step):
+        logp = torch.log_softmax(flat[r:r + step], dim=-1, dtype=dtype)  # (b,V)
+        tok_loss[r:r + step] = -logp.gather(-1, tgt[r:r + step]).squeeze(-1)
+        probs[r:r + step] = logp.exp_()
+    return probs.view(B, T, V), tok_loss.view(B, T)
 
 
 def head_features(model, input_ids, attention_mask, loss_mask=None, dtype=torch.float32):

@@ -35,6 +35,32 @@ def test_answer_only_loss_mask(tiny_models, kind, side):
     assert_matches_reference(res, model, texts, groups, "head", answers=answers)
 
 
+@pytest.mark.parametrize("kind", ["neox", "gpt2"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_host_blocks_of_a_few_rows_match_autograd(tiny_models, monkeypatch, kind, dtype):
+    """The host post-processes logits in row blocks (in place when dtypes agree, into a
+    new buffer when not): blocks of 3 rows, which split texts unevenly, change nothing;
+    the GPU's whole-tensor branch agrees too."""
+    from paramem.align import gram
+
+    model = tiny_models[kind]
+    V = model.config.vocab_size
+    ids, am, lm, groups, texts, answers = make_batch(V, "left", seed=7, answer_only=True)
+    monkeypatch.setattr(gram, "_HOST_BLOCK_ELEMS", 3 * V + 1)
+    res = align_batch(model, ids, am, groups, loss_mask=lm, dtype=dtype)
+    assert_matches_reference(res, model, texts, groups, "head", answers=answers,
+                             direct_head=kind != "gpt2")
+    monkeypatch.undo()
+    # the GPU branch (whole-tensor kernels), run here on the host
+    monkeypatch.setattr(gram, "_host_blocks", lambda t: False)
+    whole = align_batch(model, ids, am, groups, loss_mask=lm, dtype=dtype)
+    assert_matches_reference(whole, model, texts, groups, "head", answers=answers,
+                             direct_head=kind != "gpt2")
+    for a, b in zip(whole, res):
+        assert b["cosines"] == pytest.approx(a["cosines"], rel=1e-6)
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["neox", "gpt2", "llama"])
 def test_head_scope_float64_strict(tiny_models64, kind):
     """In float64 every quantity, near-orthogonal inner products included, to 1e-10 relative."""
