@@ -16,6 +16,7 @@ the embedding lookup; that term is deliberately not part of the head scope.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Sequence
@@ -34,13 +35,10 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B,T)
 
 
-def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
-    """One forward; (H, E, n, loss) with ``loss`` still attached to the graph.
-
-    H (B,T,d) and E (B,T,V) cover all T positions; the last is always zero.
-
-    ``features=False`` skips H and E (returned as None) when only the loss is wanted.
-    """
+@contextlib.contextmanager
+def head_io(model):
+    """Within the block, ``seen["h"]`` / ``seen["z"]``: the last input / output of the
+    model's output layer (the yielded dict)."""
     head = model.get_output_embeddings()
     if head is None:
         raise ValueError("model has no output embeddings (get_output_embeddings() is None)")
@@ -54,22 +52,38 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
 
     handle = head.register_forward_hook(hook)
     try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def check_raw_logits(seen: dict, logits: torch.Tensor) -> None:
+    """Refuse models whose logits are not the output layer's result (E would be wrong)."""
+    z = seen["z"]
+    if z is not logits and not torch.equal(z.to(logits.dtype), logits):
+        # Soft-capping / logit scaling after the head changes dL/d(Wh).
+        raise NotImplementedError(
+            "model transforms the output layer's result before returning logits "
+            "(logit soft-capping or scaling); the head gradient formula does not apply"
+        )
+
+
+def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
+    """One forward; (H, E, n, loss) with ``loss`` still attached to the graph.
+
+    H (B,T,d) and E (B,T,V) cover all T positions; the last is always zero.
+
+    ``features=False`` skips H and E (returned as None) when only the loss is wanted.
+    """
+    with head_io(model) as seen:
         out = model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=_position_ids(attention_mask),
             use_cache=False,
         )
-    finally:
-        handle.remove()
     logits = out.logits  # (B,T,V)
-    z = seen["z"]
-    if z is not logits and not torch.equal(z.to(logits.dtype), logits):
-        # Soft-capping / logit scaling after the head changes dL/d(Wh); E below would be wrong.
-        raise NotImplementedError(
-            "model transforms the output layer's result before returning logits "
-            "(logit soft-capping or scaling); the head gradient formula does not apply"
-        )
+    check_raw_logits(seen, logits)
 
     # All T positions are kept, the last one (it predicts nothing) masked: slicing it off
     # would make every (B,T,V) op below copy a non-contiguous view first.

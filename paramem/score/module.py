@@ -1,9 +1,9 @@
 """MIA baselines as a predict loop, then the report (scores.jsonl, metrics, figures, W&B).
 
-Per sample, one forward pass of the original serves loss / zlib / min-k% / min-k%++; the
-lower-cased text, the paraphrases (neighbours) and the reference model add one row each.
-``gradnorm`` is ``-||dL/dW_head||_F``: the Frobenius norm of the loss gradient w.r.t. the
-output-layer weight (its own term), exact through the Gram trick. Every score follows
+Per sample, one forward pass of the original serves loss / zlib / min-k% / min-k%++ and
+gradnorm; the lower-cased text, the paraphrases (neighbours) and the reference model add
+one row each. ``gradnorm`` is ``-||dL/dW_head||_F``: the Frobenius norm of the loss
+gradient w.r.t. the output-layer weight (its own term), exact through the Gram trick. Every score follows
 "larger = member". Gradient alignment (``alignment.jsonl``) joins as ``align_cosine`` and
 ``align_inner`` when the run dir has it.
 """
@@ -68,32 +68,22 @@ class BaselineScorer(PredictStage):
                 raise InputError(f"reference model refused: {e}") from None
 
     # -- scoring ---------------------------------------------------------------------------
-    def _stats(self, lm, texts: list[str], starts: list[int]) -> list[dict]:
-        """token_stats over ``texts`` in chunks; adds ``truncated`` and (optionally) ``gradnorm``."""
+    def _stats(self, lm, texts: list[str], starts: list[int], n_grad_norms: int = 0) -> list[dict]:
+        """token_stats over ``texts`` in chunks; adds ``truncated``, and ``grad_norm`` for the
+        first ``n_grad_norms`` texts (from the same forward pass)."""
         from paramem.score.tokenstats import token_stats
 
         out = []
         for i in range(0, len(texts), self.rows_per_forward):
             enc = encode(self.tokenizer, texts[i:i + self.rows_per_forward], self.max_length, self.device,
                          loss_start_chars=starts[i:i + self.rows_per_forward])
-            rows = token_stats(lm, enc.input_ids, enc.attention_mask, loss_mask=enc.target_mask, ks=self.ks)
+            want = [i + j < n_grad_norms for j in range(enc.input_ids.shape[0])]
+            rows = token_stats(lm, enc.input_ids, enc.attention_mask, loss_mask=enc.target_mask, ks=self.ks,
+                               grad_norm_rows=want)
             for r, trunc in zip(rows, enc.truncated):
                 r["truncated"] = trunc
             out.extend(rows)
         return out
-
-    def _head_grad_norms(self, texts: list[str], starts: list[int]) -> list[float]:
-        from paramem.align.gram import align_batch
-
-        norms = []
-        for i in range(0, len(texts), self.rows_per_forward):
-            enc = encode(self.tokenizer, texts[i:i + self.rows_per_forward], self.max_length, self.device,
-                         loss_start_chars=starts[i:i + self.rows_per_forward])
-            groups = [(r, []) for r in range(enc.input_ids.shape[0])]  # norms only, no pairs
-            rows = align_batch(self.lm, enc.input_ids, enc.attention_mask, groups, enc.target_mask,
-                               max_rows=self.rows_per_forward)
-            norms.extend(r["grad_norm"] for r in rows)
-        return norms
 
     @torch.no_grad()
     def process(self, batch: list[dict]) -> list[dict]:
@@ -110,9 +100,8 @@ class BaselineScorer(PredictStage):
             para_slices.append((len(rows), len(rows) + len(paras)))
             rows += paras
             row_starts += [0] * len(paras)
-        stats = self._stats(self.lm, rows, row_starts)
+        stats = self._stats(self.lm, rows, row_starts, n_grad_norms=len(batch) if self.use_gradnorm else 0)
         ref = self._stats(self.ref_lm, texts, starts) if self.ref_lm is not None else None
-        gnorms = self._head_grad_norms(texts, starts) if self.use_gradnorm else None
 
         records = []
         for i, s in enumerate(batch):
@@ -133,8 +122,8 @@ class BaselineScorer(PredictStage):
                 scores["neighbor"] = None if ll is None or not neigh else ll - sum(neigh) / len(neigh)
             if ref is not None:
                 scores["ref"] = None if ll is None or ref[i]["ll"] is None else ll - ref[i]["ll"]
-            if gnorms is not None:
-                scores["gradnorm"] = -gnorms[i]
+            if self.use_gradnorm:
+                scores["gradnorm"] = None if st["grad_norm"] is None else -st["grad_norm"]
             scores = {k: (v if v is None or math.isfinite(v) else None) for k, v in scores.items()}
             rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
                    "n_tokens": st["n_tokens"], "truncated": st["truncated"], "scores": scores}

@@ -14,11 +14,14 @@ therefore always pass ``position_ids = cumsum(attention_mask) - 1``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
 from typing import Sequence
 
 import torch
+
+from paramem.align import gram
 
 KS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
 # Variance below this counts as a degenerate (one-hot) predictive distribution.
@@ -60,6 +63,7 @@ def token_stats(
     dtype: torch.dtype = torch.float32,
     *,
     ks: Sequence[float] = KS,
+    grad_norm_rows: Sequence[bool] | None = None,
 ) -> list[dict]:
     """Token statistics of a padded batch from one forward pass.
 
@@ -71,6 +75,10 @@ def token_stats(
     Returns per row: ``n_tokens``, ``ll`` (mean target log-prob = -loss), ``token_logprobs``
     (in position order), ``mink`` and ``minkpp`` ({k: score}). A row with no target token
     gets ``ll=None`` and ``None`` in every k.
+
+    ``grad_norm_rows[b]`` true adds ``grad_norm``: the Frobenius norm of the gradient of the
+    row's mean token loss w.r.t. the output-layer weight (its own term; exact, from this
+    same forward pass through the Gram trick of paramem.align.gram; None without targets).
     """
     if model.training:
         # Dropout would make scores random and batch-dependent.
@@ -86,9 +94,16 @@ def token_stats(
     # Pads get position 0 (left) or repeat the last position (right); they are never
     # attended to by real tokens, so their value only has to be a valid index.
     position_ids = (attention_mask.cumsum(-1) - 1).clamp_min(0)  # (B, T)
-    logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-    ).logits  # (B, T, V) in the model's dtype
+    want_gn = list(grad_norm_rows) if grad_norm_rows is not None else [False] * input_ids.shape[0]
+    if len(want_gn) != input_ids.shape[0]:
+        raise ValueError(f"grad_norm_rows has {len(want_gn)} entries for {input_ids.shape[0]} rows")
+    with contextlib.ExitStack() as stack:
+        seen = stack.enter_context(gram.head_io(model)) if any(want_gn) else None
+        logits = model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).logits  # (B, T, V) in the model's dtype
+    if seen is not None:
+        gram.check_raw_logits(seen, logits)
 
     real = attention_mask.bool()
     counted = real[:, 1:] & real[:, :-1]  # (B, T-1): target t+1 predicted from a real token t
@@ -104,6 +119,8 @@ def token_stats(
         if n == 0:
             out.append({"n_tokens": 0, "ll": None, "token_logprobs": [],
                         "mink": dict.fromkeys(ks), "minkpp": dict.fromkeys(ks)})
+            if want_gn[b]:
+                out[-1]["grad_norm"] = None
             continue
         logp = torch.log_softmax(logits[b, pos].to(dtype), dim=-1)  # (N, V)
         y = targets[b, pos]  # (N,)
@@ -125,7 +142,17 @@ def token_stats(
             "mink": _mean_lowest(lp, ks),
             "minkpp": _mean_lowest(z, ks),
         })
+        if want_gn[b]:
+            out[-1]["grad_norm"] = _head_grad_norm(p, y, seen["h"][b, pos].to(dtype))
     return out
+
+
+def _head_grad_norm(p: torch.Tensor, y: torch.Tensor, h: torch.Tensor) -> float:
+    """||E^T H||_F / N for p (N,V) probabilities (overwritten), y (N,) targets, h (N,d)."""
+    p[torch.arange(p.shape[0], device=p.device), y] -= 1  # E = p - onehot(y)   (N,V)
+    n = torch.tensor([p.shape[0]], device=p.device)
+    sq = gram.gram_inner(h[None], p[None], n, h[None], p[None], n)  # (1,)
+    return math.sqrt(max(sq.item(), 0.0))
 
 
 def batched_token_stats(

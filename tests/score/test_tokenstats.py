@@ -273,3 +273,45 @@ def test_minkpp_one_hot_prediction_is_finite():
     hit, miss = token_stats(m, torch.tensor([[0, 2, 2], [0, 2, 4]]), torch.ones(2, 3, dtype=torch.long))
     assert hit["minkpp"][1.0] == 0.0 and hit["ll"] == 0.0
     assert math.isfinite(miss["minkpp"][0.1]) and miss["minkpp"][0.1] < -1e6
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_grad_norm_rows_match_autograd(model, side):
+    """grad_norm from token_stats' own forward = ||dL/dW_head|| of the model's real loss
+    (the head's own term: with GPT-2's tied embeddings the input path is left out)."""
+    from tests.align.helpers import reference_gradient
+
+    rows = _texts([9, 14, 5, 11])
+    masks = [[0] * (len(r) // 2) + [1] * (len(r) - len(r) // 2) for r in rows]
+    masks[2] = [0] * len(rows[2])  # no target at all: no norm
+    ids, am, lm = _pad(rows, side, masks)
+    want_rows = [True, False, True, True]
+    got = token_stats(model, ids, am, lm, grad_norm_rows=want_rows)
+    assert "grad_norm" not in got[1]
+    assert got[2]["grad_norm"] is None
+    for i in (0, 3):
+        g, _ = reference_gradient(model, torch.tensor(rows[i]), "head", answer=torch.tensor(masks[i]))
+        assert got[i]["grad_norm"] == pytest.approx(float(g.norm()), rel=1e-5)
+    with pytest.raises(ValueError, match="grad_norm_rows"):
+        token_stats(model, ids, am, lm, grad_norm_rows=[True])
+
+
+def test_scorer_gradnorm_is_the_alignment_grad_norm(model, tokenizer, tmp_path):
+    """BaselineScorer's gradnorm (originals packed with lower-cased texts and neighbours,
+    chunks that split the originals) is minus the head-gradient norm of align_batch."""
+    from paramem.align.gram import align_batch
+    from paramem.score.module import BaselineScorer
+    from paramem.textbatch import encode
+
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token  # as paramem.models.loading.load_tokenizer sets it
+    sc = BaselineScorer(run_dir=str(tmp_path), model="<in-memory>", max_length=64, rows_per_forward=3)
+    sc.lm, sc.tokenizer = model, tokenizer
+    batch = [{"uid": f"u{i}", "label": i % 2, "text": t, "paraphrases": [t.upper(), t[::-1]]}
+             for i, t in enumerate(CORPUS[:4])]
+    recs = sc.process(batch)
+    enc = encode(tokenizer, [s["text"] for s in batch], 64, "cpu")
+    ref = align_batch(model, enc.input_ids, enc.attention_mask, [(r, []) for r in range(len(batch))],
+                      enc.target_mask)
+    for rec, r in zip(recs, ref):
+        assert rec["scores"]["gradnorm"] == pytest.approx(-r["grad_norm"], rel=1e-5)
