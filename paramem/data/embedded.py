@@ -9,7 +9,6 @@ moved) to test paraphrasers and the alignment signal against.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 import json
@@ -22,11 +21,12 @@ from paramem.data.embedded_vocab import (  # noqa: F401  (re-exported)
     SUR_END, SUR_ROOT, SYNONYMS, TEMPLATES, TITLE_ADJ, TITLE_NOUN, TOPICS, TOWN_HEAD, TOWN_TAIL,
 )
 from paramem.io import atomic_write_jsonl, atomic_write_text, dumps
+from paramem.paraphrase.cleaning import edit_similarity
 
 # Bump whenever vocabulary, templates or sampling change: cached corpora are then rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: near-duplicates judged by the InDel ratio (was difflib's)
 MIN_RATIO, MAX_RATIO = 0.6, 0.97
-# Below difflib's autojunk threshold (200), so every ratio convention agrees.
+# Records and near-duplicates stay short: a sentence or two, as in the templates.
 MAX_CHARS = 200
 
 _SLOT = re.compile(r"\[(\w+)\]|\{(\w+)\}")
@@ -147,13 +147,6 @@ def _groups(template: str) -> list[str]:
     return [g for g, _ in _SLOT.findall(template) if g]
 
 
-def edit_similarity(a: str, b: str) -> float:
-    """difflib's ratio. Every text here is under MAX_CHARS, where the default autojunk
-    heuristic is inactive, so this equals ``SequenceMatcher(None, a, b).ratio()``.
-    (From 200 characters on, autojunk can score a one-word swap below 0.2.)"""
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
 def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng: _Rng) -> list[str]:
     original = _render(orders[order], fields, words)
     groups = _groups(orders[order])
@@ -173,10 +166,10 @@ def _neardups(orders: tuple, order: int, fields: dict, words: dict, k: int, rng:
         for kind in kinds:
             while kind and len(out) < k:
                 cand = kind.pop()
-                # difflib's ratio is not symmetric; pass whichever way a consumer calls it.
-                if cand != original and cand not in out and len(cand) < MAX_CHARS and all(
-                        MIN_RATIO <= edit_similarity(x, y) <= MAX_RATIO
-                        for x, y in ((original, cand), (cand, original))):
+                # The paraphrase stage's measure (symmetric), so these reference
+                # near-duplicates pass the same window a generated paraphrase is judged by.
+                if (cand != original and cand not in out and len(cand) < MAX_CHARS
+                        and MIN_RATIO <= edit_similarity(original, cand) <= MAX_RATIO):
                     out.append(cand)
                     break
     if len(out) < k:
