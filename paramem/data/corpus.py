@@ -20,20 +20,27 @@ class EmbeddedSource(Source):
         self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
                            n_neardups=n_neardups)
         self.corpus_dir = corpus_dir
+        self._teach: dict[Path, list[dict]] = {}  # corpus dir -> teach records, read once
 
     def name(self) -> str:
         return "embedded"
 
+    def _dir(self, run_dir: Path | None) -> Path:
+        return Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
+
     def _write(self, run_dir: Path | None) -> dict[str, Path]:
         from paramem.data.embedded import write_corpus
 
-        out = Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
-        return write_corpus(out, **self.params)
+        return write_corpus(self._dir(run_dir), **self.params)
 
     def load(self, run_dir: Path | None = None) -> list[dict]:
         files = self._write(run_dir)
         return LocalFileSource(str(files["eval"]), domain="embedded").load()
 
     def auxiliary(self, run_dir: Path | None = None) -> list[dict]:
-        files = self._write(run_dir)
-        return [record for _, record in read_jsonl(files["teach"])]
+        # `paramem fit` asks twice (tokenizer training, then the train set): write/verify once.
+        key = self._dir(run_dir).resolve()
+        if key not in self._teach:
+            files = self._write(run_dir)
+            self._teach[key] = [record for _, record in read_jsonl(files["teach"])]
+        return list(self._teach[key])
