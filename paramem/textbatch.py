@@ -42,7 +42,10 @@ def encode(tokenizer, texts: list[str], max_length: int, device: torch.device | 
         targets.append(tgt[:max_length])
     T = max(len(r) for r in rows)
     B = len(rows)
-    input_ids = torch.full((B, T), tokenizer.pad_token_id, dtype=torch.long)
+    # Pad positions are masked out, so any id will do when the tokenizer has no pad token
+    # (pythia's has none; paramem.models.loading sets one, a caller's tokenizer may not).
+    pad = next((i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0)
+    input_ids = torch.full((B, T), pad, dtype=torch.long)
     attention = torch.zeros((B, T), dtype=torch.long)
     target = torch.zeros((B, T), dtype=torch.long)
     for b, (ids, tgt) in enumerate(zip(rows, targets)):
