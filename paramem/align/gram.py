@@ -93,12 +93,10 @@ def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
     n = valid.sum(-1)  # (B,)
     target = F.pad(input_ids[:, 1:], (0, 1)).unsqueeze(-1)  # (B,T,1) last entry a dummy 0
 
-    if features and not logits.requires_grad:
-        E, tok_loss = _probs_and_token_loss(logits, target, dtype)  # (B,T,V) (B,T)
+    if features and not logits.requires_grad and _host_blocks(logits):
+        E, tok_loss = _host_probs_and_token_loss(logits, target, dtype)  # (B,T,V) (B,T)
     else:
-        logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V), in the graph
-        tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T)
-        E = logp.detach().exp() if features else None  # (B,T,V)
+        E, tok_loss = _probs_and_token_loss(logits, target, dtype, features)  # (B,T,V) or None, (B,T)
     # masked_fill, not multiplication: pad positions may hold NaN (fully masked attention rows)
     tok_loss = tok_loss.masked_fill(~valid, 0.0)
     loss = tok_loss.sum(-1) / n.clamp(min=1).to(dtype)  # (B,)
@@ -127,18 +125,27 @@ def _host_blocks(t: torch.Tensor) -> bool:
     return not t.is_cuda
 
 
-def _probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype):
-    """Softmax probabilities (B,T,V) in ``dtype`` and token losses (B,T), no graph.
+def _probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype, probs: bool = True):
+    """Whole-tensor kernels: softmax probabilities (B,T,V) in ``dtype`` (None unless
+    ``probs``) and token losses (B,T), the losses in the graph when the logits are.
 
-    One (B,T,V) buffer in ``dtype`` beyond the logits, or none: on the host, when the
-    logits already have ``dtype``, they are overwritten (their values are not needed
-    afterwards).
+    One (B,T,V) buffer: the log-probs, turned into probabilities in place.
+    """
+    logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V)
+    tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T), read before exp_
+    if not probs:
+        return None, tok_loss
+    # log_softmax's backward reads its output: overwrite it only when no graph holds it.
+    return (logp.detach().exp() if logp.requires_grad else logp.exp_()), tok_loss
+
+
+def _host_probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype):
+    """As :func:`_probs_and_token_loss` without a graph, in cache-sized row blocks.
+
+    No (B,T,V) buffer beyond the logits when they already have ``dtype``: they are
+    overwritten (their values are not needed afterwards); else one in ``dtype``.
     """
     B, T, V = logits.shape
-    if not _host_blocks(logits):  # whole-tensor kernels; log-probs turned into probs in place
-        logp = torch.log_softmax(logits, dim=-1, dtype=dtype)  # (B,T,V)
-        tok_loss = -logp.gather(-1, target).squeeze(-1)  # (B,T), read before exp_
-        return logp.exp_(), tok_loss
     flat = logits.reshape(B * T, V)  # (B*T,V): a view of the model's fresh logits, or a copy
     inplace = flat.dtype == dtype and flat.is_contiguous()
     probs = flat if inplace else torch.empty(B * T, V, dtype=dtype, device=flat.device)
@@ -146,9 +153,8 @@ def _probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype):
     tok_loss = torch.empty(B * T, dtype=dtype, device=flat.device)
     step = max(1, _HOST_BLOCK_ELEMS // V)
     for r in range(0, B * T, step):
-        logp = torch.log_softmax(flat[r:r + step], dim=-1, dtype=dtype)  # (b,V)
-        tok_loss[r:r + step] = -logp.gather(-1, tgt[r:r + step]).squeeze(-1)
-        probs[r:r + step] = logp.exp_()
+        probs[r:r + step], tok_loss[r:r + step] = _probs_and_token_loss(flat[r:r + step], tgt[r:r + step],
+                                                                        dtype)  # (b,V) (b,)
     return probs.view(B, T, V), tok_loss.view(B, T)
 
 

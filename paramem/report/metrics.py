@@ -277,8 +277,9 @@ def evaluate(
 
     The bootstrap is paired: within a group, methods scored on the same samples share
     the same resamples, drawn from a stream keyed by (seed, group, those samples). So a
-    method's CI does not depend on which other methods are evaluated, resampling is paid
-    once per group rather than once per method, and CIs of methods are comparable.
+    method's CI does not depend on which other methods are evaluated, and CIs of methods
+    are comparable. Each method redraws the shared stream chunk by chunk: cheaper than
+    keeping n_resamples x n indices per drop pattern (the memory bound of draw_resamples).
     """
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")

@@ -3,8 +3,8 @@
 Per sample, one forward pass of the original serves loss / zlib / min-k% / min-k%++ and
 gradnorm; the lower-cased text, the paraphrases (neighbours) and the reference model add
 one row each. ``gradnorm`` is ``-||dL/dW_head||_F``: the Frobenius norm of the loss
-gradient w.r.t. the output-layer weight (its own term), exact through the Gram trick. Every score follows
-"larger = member". Gradient alignment (``alignment.jsonl``) joins as ``align_cosine`` and
+gradient w.r.t. the output-layer weight (its own term), exact through the Gram trick.
+Every score follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as ``align_cosine`` and
 ``align_inner`` when the run dir has it.
 """
 

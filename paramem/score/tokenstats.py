@@ -97,8 +97,7 @@ def token_stats(
     want_gn = list(grad_norm_rows) if grad_norm_rows is not None else [False] * input_ids.shape[0]
     if len(want_gn) != input_ids.shape[0]:
         raise ValueError(f"grad_norm_rows has {len(want_gn)} entries for {input_ids.shape[0]} rows")
-    with contextlib.ExitStack() as stack:
-        seen = stack.enter_context(gram.head_io(model)) if any(want_gn) else None
+    with gram.head_io(model) if any(want_gn) else contextlib.nullcontext() as seen:
         logits = model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
         ).logits  # (B, T, V) in the model's dtype
