@@ -39,29 +39,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
-                    random_text, setup_run, sync, write_json)
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
+                    samples_with_paraphrases, setup_run, sync, write_json)
 from paramem.align.gram import align_batch  # noqa: E402
 from paramem.align.module import GradientAligner  # noqa: E402
 from paramem.textbatch import encode  # noqa: E402
 
 
-def make_samples(n: int, seq_len: int, k: int, vocab: int, seed: int) -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        lens = torch.randint(int(0.9 * seq_len), seq_len + 1, (k,), generator=g).tolist()
-        out.append({"uid": f"s{seed}-{i:05d}", "label": i % 2, "text": random_text(seq_len, vocab, g),
-                    "paraphrases": [random_text(L, vocab, g) for L in lens]})
-    return out
-
-
 def make_aligner(model, tok, device: str, run_dir: str, max_length: int, max_rows: int) -> GradientAligner:
-    al = GradientAligner(run_dir=run_dir, model="<in-memory>", max_length=max_length, scope="head",
-                         max_rows=max_rows)
-    al.lm, al.tokenizer = model, tok
-    al.to(device)  # the LightningModule's device; the weights are already there
-    return al
+    return in_memory(GradientAligner(run_dir=run_dir, model="<in-memory>", max_length=max_length, scope="head",
+                                     max_rows=max_rows), model, tok, device)
 
 
 def pretokenize(tok, samples, bs: int, max_length: int, device: str) -> list[tuple]:
@@ -159,8 +146,8 @@ def main(argv=None) -> dict:
     model = build_model(a.shape, device, dtype, max_positions=L)
     tok = build_tokenizer(vocab, padding_side="right")
     build_s = time.perf_counter() - t0
-    samples = make_samples(a.n_samples, a.seq_len, a.k, vocab, seed=1)
-    warm = make_samples(a.batch_size, a.seq_len, a.k, vocab, seed=2)
+    samples = samples_with_paraphrases(a.n_samples, a.seq_len, a.k, vocab, seed=1)
+    warm = samples_with_paraphrases(a.batch_size, a.seq_len, a.k, vocab, seed=2)
     ids_of = lambda ss: [[torch.tensor(tok(t)["input_ids"]) for t in (s["text"], *s["paraphrases"])]
                          for s in ss]
     with tempfile.TemporaryDirectory() as run_dir:

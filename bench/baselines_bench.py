@@ -26,29 +26,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
-                    random_text, setup_run, sync, write_json)
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
+                    samples_with_paraphrases, setup_run, sync, write_json)
 from paramem.score.module import BaselineScorer  # noqa: E402
 from paramem.textbatch import encode  # noqa: E402
 
 
-def make_samples(n: int, seq_len: int, k: int, vocab: int, seed: int) -> list[dict]:
-    """Originals of seq_len tokens; k paraphrases of 90-100% of that length each."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        lens = torch.randint(int(0.9 * seq_len), seq_len + 1, (k,), generator=g).tolist()
-        out.append({"uid": f"s{seed}-{i:05d}", "label": i % 2, "text": random_text(seq_len, vocab, g),
-                    "paraphrases": [random_text(L, vocab, g) for L in lens]})
-    return out
-
-
 def make_scorer(model, tok, device: str, run_dir: str, full: bool, max_length: int, rows: int):
-    sc = BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, lowercase=full,
-                        neighbor=full, gradnorm=full, rows_per_forward=rows)
-    sc.lm, sc.tokenizer = model, tok
-    sc.to(device)  # the LightningModule's device; the weights are already there
-    return sc
+    return in_memory(BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, lowercase=full,
+                                    neighbor=full, gradnorm=full, rows_per_forward=rows), model, tok, device)
 
 
 def run_scorer(sc, samples, bs: int) -> None:
@@ -90,8 +76,8 @@ def main(argv=None) -> dict:
     model = build_model(a.shape, device, dtype, max_positions=L + 8)
     tok = build_tokenizer(vocab, padding_side="right")
     build_s = time.perf_counter() - t0
-    samples = make_samples(a.n_samples, L, a.k, vocab, seed=1)
-    warm = make_samples(a.batch_size, L, a.k, vocab, seed=2)
+    samples = samples_with_paraphrases(a.n_samples, L, a.k, vocab, seed=1)
+    warm = samples_with_paraphrases(a.batch_size, L, a.k, vocab, seed=2)
     with tempfile.TemporaryDirectory() as run_dir:
         full = make_scorer(model, tok, device, run_dir, True, L, a.rows_per_forward)
         lossonly = make_scorer(model, tok, device, run_dir, False, L, a.rows_per_forward)

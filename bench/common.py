@@ -105,6 +105,24 @@ def random_text(n_tokens: int, vocab_size: int, g: torch.Generator) -> str:
     return " ".join(f"w{i}" for i in ids)
 
 
+def samples_with_paraphrases(n: int, seq_len: int, k: int, vocab: int, seed: int) -> list[dict]:
+    """Originals of ``seq_len`` tokens, each with ``k`` paraphrases of 90-100% of that length."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        lens = torch.randint(int(0.9 * seq_len), seq_len + 1, (k,), generator=g).tolist()
+        out.append({"uid": f"s{seed}-{i:05d}", "label": i % 2, "text": random_text(seq_len, vocab, g),
+                    "paraphrases": [random_text(L, vocab, g) for L in lens]})
+    return out
+
+
+def in_memory(stage, model, tok, device: str):
+    """A predict stage using an already built model and tokenizer (no checkpoint to load)."""
+    stage.lm, stage.tokenizer = model, tok
+    stage.to(device)  # the LightningModule's notion of its device; the weights are already there
+    return stage
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name,  # noqa: E402
+from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
                     random_text, setup_run, sync, write_json)
 from paramem.paraphrase import decoding  # noqa: E402
 from paramem.paraphrase.cleaning import clean  # noqa: E402
@@ -76,9 +76,7 @@ def make_stage(model, tok, prompt_tokens: int, device: str, run_dir: str) -> Par
     gen = ParaphraseGenerator(run_dir=run_dir, model="<in-memory>", mode="beam_single_prompt",
                               num_paraphrases=K, num_beams=BEAMS, soft_sampling=True, templates="compact",
                               max_prompt_tokens=prompt_tokens, semantic_similarity=False)
-    gen.lm, gen.tokenizer = model, tok
-    gen.to(device)  # the LightningModule's notion of its device; the weights are already there
-    return gen
+    return in_memory(gen, model, tok, device)
 
 
 def make_samples(n: int, text_tokens: int, vocab: int, seed: int) -> list[dict]:

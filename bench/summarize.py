@@ -4,7 +4,7 @@ baselines_bench): key numbers per run, and the issue targets where they apply.
     python bench/summarize.py bench/out/gpu_check/*.json [--md OUT.md]
 
 Targets (checked only for the pythia-2.8b shape on a CUDA device):
-  alignment: Gram-trick time <= 1.15 x forward-only time per sample
+  alignment: paramem predict step (Gram trick) <= 1.15 x forward-only time per sample
   generation: paramem batched <= 0.25 s per sample
 """
 
@@ -18,20 +18,12 @@ TARGETS = {"align": ("gram_over_forward", 1.15, "Gram / forward <= 1.15x"),
            "generate": ("paramem_batched_s", 0.25, "batched <= 0.25 s/sample")}
 
 
-def kind(d: dict) -> str:
-    if d.get("bench"):
-        return d["bench"]
-    if "gram_s" in d:
-        return "align"
-    return "unknown"
-
-
 def _f(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
 def rows_for(name: str, d: dict) -> list[list[str]]:
-    k = kind(d)
+    k = d.get("bench", "unknown")
     where = f"{d.get('shape')} {d.get('device')} {d.get('dtype')}"
     if k == "align":
         setup = f"T={d.get('seq_len')} K={d.get('k')} batch={d.get('batch_size')}"

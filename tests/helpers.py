@@ -59,6 +59,12 @@ STAGES = [
 ]
 
 
+def writer_stem(output: str) -> str:
+    """The stem of a stage's writer output and shard folder: the mia stage writes
+    ``baselines.jsonl`` (shards/baselines/), then joins it into ``scores.jsonl``."""
+    return "baselines" if output == "scores.jsonl" else Path(output).stem
+
+
 def copy_run(tiny_run: Path, dst: Path) -> Path:
     """A fresh run dir holding the trained tiny model and its corpus."""
     import shutil

@@ -13,7 +13,8 @@ import torch
 
 from paramem.io import InputError
 from tests.helpers import (CONFIGS, NO_LOG, REPO, STAGES, TINY_SOURCE, assert_same_outputs, child_env, copy_run,
-                           read_jsonl, run_cli, run_subprocess, stage_args)
+                           read_jsonl, run_cli, run_subprocess, stage_args, writer_stem)
+
 
 def _lines(folder: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in folder.glob("*.jsonl")) if folder.exists() else 0
@@ -40,7 +41,7 @@ def test_sigkill_then_rerun_loses_and_duplicates_nothing(tiny_run, reference_run
     run_dir = copy_run(tiny_run, tmp_path / "killed")
     for config, output, extra in STAGES:
         args = stage_args(config, run_dir, extra, batch_size=1)
-        shard_dir = run_dir / "shards" / ("baselines" if output == "scores.jsonl" else Path(output).stem)
+        shard_dir = run_dir / "shards" / writer_stem(output)
         for kill_at in (1, 12):
             code = _kill_after(args, shard_dir, kill_at)
             assert code == -signal.SIGKILL, f"{config} finished before the kill at {kill_at} records"

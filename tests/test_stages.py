@@ -118,12 +118,12 @@ def test_rerun_after_kill_between_last_batch_and_merge(reference_run, tmp_path):
     (Lightning skips an empty loop) and must still merge and report."""
     import shutil
 
-    from tests.helpers import STAGES, assert_same_outputs, run_cli, stage_args
+    from tests.helpers import STAGES, assert_same_outputs, run_cli, stage_args, writer_stem
 
     run_dir = tmp_path / "run"
     shutil.copytree(reference_run, run_dir)
     for config, output, extra in STAGES[1:]:
-        stem = "baselines" if output == "scores.jsonl" else output[: -len(".jsonl")]
+        stem = writer_stem(output)
         shard = run_dir / "shards" / stem / "rank000-1-killed.jsonl"
         shard.parent.mkdir(parents=True, exist_ok=True)
         (run_dir / f"{stem}.jsonl").rename(shard)
