@@ -42,7 +42,7 @@ import torch  # noqa: E402
 from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
                     samples_with_paraphrases, setup_run, sync, write_json)
 from paramem.align.gram import align_batch  # noqa: E402
-from paramem.align.module import GradientAligner  # noqa: E402
+from paramem.align.module import GradientAligner, layout  # noqa: E402
 from paramem.textbatch import encode  # noqa: E402
 
 
@@ -55,11 +55,7 @@ def pretokenize(tok, samples, bs: int, max_length: int, device: str) -> list[tup
     """Per batch: (input_ids (R,T), attention_mask (R,T), groups), R = batch x (1+K)."""
     out = []
     for i in range(0, len(samples), bs):
-        texts, groups = [], []
-        for s in samples[i:i + bs]:
-            o = len(texts)
-            texts += [s["text"], *s["paraphrases"]]
-            groups.append((o, list(range(o + 1, len(texts)))))
+        texts, _, groups = layout(samples[i:i + bs])  # the stage's own row layout
         enc = encode(tok, texts, max_length, device)
         out.append((enc.input_ids, enc.attention_mask, groups))
     return out

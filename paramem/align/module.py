@@ -36,6 +36,21 @@ def _memory_budget(device: torch.device, budget_gb: float | None) -> int | None:
         return None
 
 
+def layout(batch: list[dict]) -> tuple[list[str], list[int], list[tuple[int, list[int]]]]:
+    """Texts of a batch, each original followed by its paraphrases: ``(rows,
+    loss_start_chars, groups)`` with one ``(original_row, [paraphrase_rows])`` per sample."""
+    rows, starts, groups = [], [], []
+    for s in batch:
+        paras = s.get("paraphrases") or []
+        orig = len(rows)
+        rows.append(s["text"])
+        starts.append(s.get("loss_start_char", 0))
+        rows += paras
+        starts += [0] * len(paras)
+        groups.append((orig, list(range(orig + 1, orig + 1 + len(paras)))))
+    return rows, starts, groups
+
+
 class GradientAligner(PredictStage):
     """Args (beyond PredictStage's):
         scope: ``head`` (exact output-layer gradient via the Gram trick), ``layers`` (last
@@ -82,15 +97,7 @@ class GradientAligner(PredictStage):
     def process(self, batch: list[dict]) -> list[dict]:
         from paramem.align.scopes import align_scope
 
-        rows, starts, groups = [], [], []
-        for s in batch:
-            paras = s.get("paraphrases") or []
-            orig = len(rows)
-            rows.append(s["text"])
-            starts.append(s.get("loss_start_char", 0))
-            rows += paras
-            starts += [0] * len(paras)
-            groups.append((orig, list(range(orig + 1, orig + 1 + len(paras)))))
+        rows, starts, groups = layout(batch)
         enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts)
         with torch.enable_grad():  # Lightning's predict loop runs under no_grad
             results = align_scope(self.lm, enc.input_ids, enc.attention_mask, groups, scope=self.scope,
