@@ -63,6 +63,7 @@ class GradientAligner(PredictStage):
     """
 
     output_name = "alignment.jsonl"
+    result_neutral = PredictStage.result_neutral | {"max_rows", "memory_budget_gb"}  # chunking only
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
@@ -77,9 +78,6 @@ class GradientAligner(PredictStage):
         self.gram_dtype = resolve_dtype(gram_dtype)
         self.memory_budget_gb = memory_budget_gb
         self.n_without_paraphrase = 0
-
-    def signature_extra(self) -> dict:
-        return {"scope": self.scope, "n_layers": self.n_layers, "gram_dtype": str(self.gram_dtype)}
 
     def on_predict_start(self) -> None:
         if torch.is_inference_mode_enabled():

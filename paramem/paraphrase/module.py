@@ -34,6 +34,7 @@ class ParaphraseGenerator(PredictStage):
     """
 
     output_name = "paraphrases.jsonl"
+    max_length_setting = "max_prompt_tokens"
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  trust_remote_code: bool = False, mode: str = "beam_single_prompt", num_paraphrases: int = 3,
@@ -68,9 +69,11 @@ class ParaphraseGenerator(PredictStage):
                 "few_shot": self.few_shot, "paraphraser": self.model_path}
 
     def signature_extra(self) -> dict:
-        sig = self.settings_record()
-        sig.update(min_words=self.min_words, min_semantic_similarity=self.min_semantic)
-        return sig
+        """The prompts themselves: a template file edited between runs changes the results."""
+        import hashlib
+
+        prompts = "\x00".join(t.render("{text}", self.few_shot) for t in self.templates)
+        return {"prompts_sha256": hashlib.sha256(prompts.encode("utf-8")).hexdigest()[:16]}
 
     def similarity(self):
         if self._similarity is None:

@@ -36,6 +36,9 @@ class BaselineScorer(PredictStage):
     """
 
     output_name = "baselines.jsonl"
+    # Packing and the report's settings: the report is rebuilt from every record on each run.
+    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "n_resamples", "ci_seed"}
+    model_settings = ("model", "reference_model")
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, reference_model: str | None = None,
@@ -50,11 +53,6 @@ class BaselineScorer(PredictStage):
         self.alignment_file = alignment_file
         self.n_resamples, self.ci_seed = n_resamples, ci_seed
         self.ref_lm = None
-
-    def signature_extra(self) -> dict:
-        return {"reference_model": self.reference_model and self.model_fingerprint(self.reference_model),
-                "lowercase": self.use_lowercase, "neighbor": self.use_neighbor, "gradnorm": self.use_gradnorm,
-                "ks": list(self.ks)}
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
