@@ -14,6 +14,7 @@ import os
 
 import torch
 
+from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
 
@@ -85,8 +86,9 @@ def null_cause(rec: dict) -> str | None:
 
 class GradientAligner(PredictStage):
     """Args (beyond PredictStage's):
-        scope: ``head`` (exact output-layer gradient via the Gram trick), ``layers`` (last
-            ``n_layers`` blocks + final norm + head) or ``full`` (every parameter).
+        scope: a name in ``paramem.align.scopes.SCOPES``: ``head`` (exact output-layer
+            gradient via the Gram trick), ``layers`` (last ``n_layers`` blocks + final norm
+            + head) or ``full`` (every parameter).
         n_layers: blocks in the ``layers`` scope.
         gram_dtype: dtype of the gradient factors / dot products (float32 by default, also
             for a bf16 model).
@@ -101,11 +103,10 @@ class GradientAligner(PredictStage):
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
                  gram_dtype: str = "float32", max_rows: int = 16, memory_budget_gb: float | None = None) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
-        from paramem.align.scopes import SCOPES
+        from paramem.align.scopes import get_scope
         from paramem.models.loading import resolve_dtype
 
-        if scope not in SCOPES:
-            raise ValueError(f"scope {scope!r} unknown; one of {', '.join(SCOPES)}")
+        get_scope(scope)  # an unknown name fails here, before any model loads
         self.scope, self.n_layers, self.max_rows = scope, n_layers, max_rows
         self.gram_dtype = resolve_dtype(gram_dtype)
         self.memory_budget_gb = memory_budget_gb
@@ -124,7 +125,7 @@ class GradientAligner(PredictStage):
         log.info("alignment scope %s: about %.3f GiB per group", self.scope, est / 2**30)
 
     def process(self, batch: list[dict]) -> list[dict]:
-        from paramem.align.scopes import align_scope
+        from paramem.align.scopes import align_scope, get_scope
 
         rows, starts, groups = layout(batch)
         enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts)
@@ -134,12 +135,11 @@ class GradientAligner(PredictStage):
         n_loss = enc.target_mask.sum(-1).tolist()  # (R,) predicted tokens per row
         records = []
         for s, (orig, paras), res in zip(batch, groups, results):
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
-                   **_alignment_fields(res, n_loss[orig], [n_loss[r] > 0 for r in paras]),
-                   "scope": self.scope if self.scope != "layers" else f"layers:{self.n_layers}",
-                   "truncated": any(enc.truncated[r] for r in (orig, *paras))}
-            if "split" in s:
-                rec["split"] = s["split"]
+            rec = output_record(s, {
+                **_alignment_fields(res, n_loss[orig], [n_loss[r] > 0 for r in paras]),
+                "scope": get_scope(self.scope).label(self.n_layers),
+                "truncated": any(enc.truncated[r] for r in (orig, *paras)),
+            })
             records.append(rec)
         return records
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
 
@@ -122,11 +123,8 @@ class BaselineScorer(PredictStage):
             if self.use_gradnorm:
                 scores["gradnorm"] = None if st["grad_norm"] is None else -st["grad_norm"]
             scores = {k: (v if v is None or math.isfinite(v) else None) for k, v in scores.items()}
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
-                   "n_tokens": st["n_tokens"], "truncated": st["truncated"], "scores": scores}
-            if "split" in s:
-                rec["split"] = s["split"]
-            records.append(rec)
+            records.append(output_record(s, {"n_tokens": st["n_tokens"], "truncated": st["truncated"],
+                                             "scores": scores}))
         return records
 
     # -- report ----------------------------------------------------------------------------
@@ -135,10 +133,9 @@ class BaselineScorer(PredictStage):
         from paramem.report.build import format_table, write_report
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl")
-        run = None
-        for logger in self.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                run = logger.experiment
+        from paramem.loggers import wandb_run
+
+        run = wandb_run(self.loggers)
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=run)
         print(format_table(metrics))
