@@ -9,9 +9,11 @@ from paramem.io import atomic_write_jsonl, read_jsonl
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
 
 
-def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path) -> list[dict]:
+def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
+                 extra: dict[str, dict] | None = None) -> list[dict]:
     """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run)
-    gets ``None`` for the alignment methods, never a made-up value."""
+    gets ``None`` for the alignment methods, never a made-up value. ``extra``: more
+    scores by uid (the set methods, e.g. blind_bow)."""
     align: dict[str, dict] = {}
     if alignment is not None and Path(alignment).exists():
         for _, rec in read_jsonl(alignment):
@@ -24,6 +26,8 @@ def write_scores(baselines: str | Path, alignment: str | Path | None, out: str |
         row["scores"] = dict(rec["scores"])
         if align:
             row["scores"].update(align.get(str(rec["uid"]), dict.fromkeys(ALIGN_METHODS)))
+        if extra:
+            row["scores"].update(extra.get(str(rec["uid"]), {}))
         records.append(row)
     atomic_write_jsonl(out, records)
     return records
