@@ -14,6 +14,7 @@ import torch
 from paramem.paraphrase import decoding
 from paramem.paraphrase.cleaning import clean, edit_similarity, validate
 from paramem.paraphrase.templates import load_templates
+from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import special_tokens_kwargs
 
@@ -142,17 +143,14 @@ class ParaphraseGenerator(PredictStage):
                 seen.add(text)
                 paras.append({"text": text, "valid": valid, "reason": reason, "similarity": sim,
                               "edit_similarity": edit_similarity(text, s["text"]), "template": name})
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"), "text": s["text"],
-                   "paraphrases": paras, "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
-                   "settings": self.settings_record()}
-            for key in ("split", "loss_start_char"):
-                if key in s:
-                    rec[key] = s[key]
-            records.append(rec)
+            records.append(output_record(s, {"text": s["text"], "paraphrases": paras,
+                                             "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
+                                             "settings": self.settings_record()}, carry=("loss_start_char",)))
         return records
 
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
+        from paramem.loggers import wandb_loggers
         from paramem.paraphrase.summary import summarize_paraphrases
 
         summary, examples = summarize_paraphrases(path, self.settings.num_paraphrases)
@@ -160,6 +158,6 @@ class ParaphraseGenerator(PredictStage):
                                                     for k, v in summary.items()))
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})
-            if type(logger).__name__ == "WandbLogger":
-                logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
-                                 data=[list(e.values()) for e in examples])
+        for logger in wandb_loggers(self.loggers):
+            logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
+                             data=[list(e.values()) for e in examples])

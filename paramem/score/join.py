@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paramem.io import atomic_write_jsonl, read_jsonl
+from paramem.records import output_record
 
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
 
@@ -20,14 +21,11 @@ def write_scores(baselines: str | Path, alignment: str | Path | None, out: str |
             align[str(rec["uid"])] = {m: rec.get(field) for m, field in ALIGN_METHODS.items()}
     records = []
     for _, rec in read_jsonl(baselines):
-        row = {"uid": rec["uid"], "label": rec["label"], "domain": rec.get("domain", "default")}
-        if "split" in rec:
-            row["split"] = rec["split"]
-        row["scores"] = dict(rec["scores"])
+        scores = dict(rec["scores"])
         if align:
-            row["scores"].update(align.get(str(rec["uid"]), dict.fromkeys(ALIGN_METHODS)))
+            scores.update(align.get(str(rec["uid"]), dict.fromkeys(ALIGN_METHODS)))
         if extra:
-            row["scores"].update(extra.get(str(rec["uid"]), {}))
-        records.append(row)
+            scores.update(extra.get(str(rec["uid"]), {}))
+        records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
     return records

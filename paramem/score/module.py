@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.records import output_record
 from paramem.score import registry
 from paramem.stage import PredictStage
 from paramem.textbatch import pad, special_tokens_kwargs, tokenize
@@ -135,15 +136,14 @@ class BaselineScorer(PredictStage):
     # -- scoring ---------------------------------------------------------------------------
     def _row_stats(self, lm, rows: list, grad_rows: set[int]) -> list:
         """RowStats per token row: sorted by length (little padding), rows_per_forward per forward."""
-        from paramem.score.tokenstats import token_stats
+        from paramem.score.tokenstats import batch_token_stats
 
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
         out: list = [None] * len(rows)
         for lo in range(0, len(order), self.rows_per_forward):
             chunk = order[lo:lo + self.rows_per_forward]
             enc = pad(self.tokenizer, [rows[i] for i in chunk], self.device)
-            stats = token_stats(lm, enc.input_ids, enc.attention_mask, enc.target_mask,
-                                grad_norm_rows=[i in grad_rows for i in chunk])
+            stats = batch_token_stats(lm, enc, grad_norm_rows=[i in grad_rows for i in chunk])
             for i, st, trunc in zip(chunk, stats, enc.truncated):
                 st.truncated = trunc
                 out[i] = st
@@ -209,11 +209,8 @@ class BaselineScorer(PredictStage):
                 variants["samia"] = samia[i]
             st = stats[slot["original"]]
             ts = registry.TextStats(s["text"], st, variants, self.settings)
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
-                   "n_tokens": st.n_tokens, "truncated": st.truncated, "scores": registry.score_sample(per_sample, ts)}
-            if "split" in s:
-                rec["split"] = s["split"]
-            records.append(rec)
+            records.append(output_record(s, {"n_tokens": st.n_tokens, "truncated": st.truncated,
+                                             "scores": registry.score_sample(per_sample, ts)}))
         return records
 
     # -- report ----------------------------------------------------------------------------
@@ -235,15 +232,12 @@ class BaselineScorer(PredictStage):
         return out
 
     def on_outputs_merged(self, path: Path) -> None:
+        from paramem.loggers import wandb_run
         from paramem.report.build import format_table, write_report
         from paramem.score.join import write_scores
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
                                extra=self.set_scores(path))
-        run = None
-        for logger in self.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                run = logger.experiment
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
-                               wandb_run=run)
+                               wandb_run=wandb_run(self.loggers))
         print(format_table(metrics))
