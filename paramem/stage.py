@@ -31,6 +31,8 @@ class PredictStage(pl.LightningModule):
         dtype: ``auto`` (bf16 on capable GPUs, else float32), float32, bfloat16, float16.
         max_length: texts longer than this many tokens are truncated (and say so).
         trust_remote_code: allow code from the model repo (off by default).
+        add_special_tokens: ``auto`` (the tokenizer's own default, as ``tokenizer.encode(text)``:
+            BOS first for LLaMA-family models), ``true`` or ``false``.
     """
 
     output_name = "predictions.jsonl"
@@ -38,18 +40,23 @@ class PredictStage(pl.LightningModule):
     # chunked, what code may run. Every other argument (also one added later) is part of
     # the resume signature; subclasses add their own neutral settings.
     result_neutral: frozenset[str] = frozenset({"run_dir", "trust_remote_code"})
-    # Arguments naming a model: compared by the model's file fingerprint, not by name.
+    # Arguments naming a model or a data file: compared by the files' fingerprint, not by name.
     model_settings: tuple[str, ...] = ("model",)
     max_length_setting = "max_length"  # the constructor argument that arrives here as max_length
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
-                 max_length: int = 512, trust_remote_code: bool = False) -> None:
+                 max_length: int = 512, trust_remote_code: bool = False,
+                 add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
         if not isinstance(max_length, int) or max_length < 2:
             raise InputError(f"model.init_args.{self.max_length_setting} is {max_length!r}: it must be an integer "
                              f">= 2 (a text needs a first token and at least one token to predict)")
         # Records the constructor arguments of the concrete stage too (its frame is above this one).
         self.save_hyperparameters()
+        from paramem.textbatch import special_tokens_kwargs
+
+        special_tokens_kwargs(add_special_tokens)  # validates
+        self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
         self.model_name = model
         self.dtype_name = dtype
@@ -65,13 +72,13 @@ class PredictStage(pl.LightningModule):
         return self.model_name if self.model_name is not None else str(self.run_dir / "model")
 
     def model_fingerprint(self, name: str | None = None) -> str:
-        """Local model: sizes and mtimes of its files (cheap for multi-GB weights, changes
-        when ``paramem fit`` rewrites them); hub id: the id."""
+        """Local model (or data file): sizes and mtimes of its files (cheap for multi-GB
+        weights, changes when ``paramem fit`` rewrites them); hub id: the id."""
         path = Path(name or self.model_path)
-        if not path.is_dir():
+        if not path.exists():
             return str(name or self.model_path)
         h = hashlib.sha256()
-        for f in sorted(path.iterdir()):
+        for f in sorted(path.iterdir()) if path.is_dir() else [path]:
             if f.is_file():
                 st = f.stat()
                 h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())

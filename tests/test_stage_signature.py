@@ -19,7 +19,7 @@ BASES = {ParaphraseGenerator: {**BASE, "soft_sampling": True}, GradientAligner: 
 OTHER = {"model": "org/other", "reference_model": "org/reference", "dtype": "bfloat16", "mode": "greedy_Nprompts",
          "templates": "syntactic", "template_names": ["nd_word_choice", "nd_synonym_swap", "nd_minimal_edit"],
          "scope": "full", "gram_dtype": "bfloat16", "ks": [0.5], "few_shot": 1, "num_paraphrases": 2,
-         "alignment_file": "other_alignment.jsonl"}
+         "alignment_file": "other_alignment.jsonl", "add_special_tokens": True, "methods": ["loss", "zlib"]}
 # Settings another value needs beside it to be valid.
 COMPANION = {"mode": {"soft_sampling": False}}
 NONE_TO = {"float": 0.5, "int": 7, "str": "x"}

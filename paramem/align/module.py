@@ -101,8 +101,9 @@ class GradientAligner(PredictStage):
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
-                 gram_dtype: str = "float32", max_rows: int = 16, memory_budget_gb: float | None = None) -> None:
-        super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
+                 gram_dtype: str = "float32", max_rows: int = 16, memory_budget_gb: float | None = None,
+                 add_special_tokens: str | bool = "auto") -> None:
+        super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         from paramem.align.scopes import get_scope
         from paramem.models.loading import resolve_dtype
 
@@ -128,7 +129,8 @@ class GradientAligner(PredictStage):
         from paramem.align.scopes import align_scope, get_scope
 
         rows, starts, groups = layout(batch)
-        enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts)
+        enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts,
+                     add_special_tokens=self.add_special_tokens)
         with torch.enable_grad():  # Lightning's predict loop runs under no_grad
             results = align_scope(self.lm, enc, groups, scope=self.scope, n_layers=self.n_layers,
                                   dtype=self.gram_dtype, max_rows=self.max_rows)

@@ -11,9 +11,11 @@ from paramem.resume import HASH_FIELD
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
 
 
-def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path) -> list[dict]:
+def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
+                 extra: dict[str, dict] | None = None) -> list[dict]:
     """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run)
-    gets ``None`` for the alignment methods, never a made-up value."""
+    gets ``None`` for the alignment methods, never a made-up value. ``extra``: more
+    scores by uid (the set methods, e.g. blind_bow)."""
     align: dict[str, dict] = {}
     align_hash: dict[str, str | None] = {}
     if alignment is not None and Path(alignment).exists():
@@ -28,6 +30,8 @@ def write_scores(baselines: str | Path, alignment: str | Path | None, out: str |
             scores.update(align.get(uid, dict.fromkeys(ALIGN_METHODS)))
             theirs, ours = align_hash.get(uid), rec.get(HASH_FIELD)
             differ += theirs is not None and ours is not None and theirs != ours
+        if extra:
+            scores.update(extra.get(str(rec["uid"]), {}))
         records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
     if differ:
