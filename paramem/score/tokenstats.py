@@ -48,16 +48,18 @@ def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
     lps = [logits.new_zeros(0, dtype=dtype)]  # M may be 0
     zs = [logits.new_zeros(0, dtype=dtype)]
     step = max(1, _BLOCK_CELLS // max(1, logits.shape[-1]))
+    floor = torch.finfo(dtype).min
     for i in range(0, logits.shape[0], step):
         logp = torch.log_softmax(logits[i:i + step].to(dtype), dim=-1)  # (m, V)
         lp = logp.gather(1, y[i:i + step, None]).squeeze(1)  # (m,)
         p = logp.exp()  # (m, V)
-        zero = torch.zeros((), dtype=dtype, device=logp.device)
-        # xlogy-style guard: p == 0 entries have logp == -inf and must contribute 0, not NaN.
-        mu = torch.where(p > 0, p * logp, zero).sum(-1)  # (m,) = E_p[log p] (negative entropy)
+        # p == 0 entries have logp == -inf; a finite floor makes their terms p * x = 0
+        # exactly (not NaN), the same values a mask would give, in place and without one.
+        logp.clamp_(min=floor)
+        mu = (p * logp).sum(-1)  # (m,) = E_p[log p] (negative entropy)
         # sum p (log p - mu)^2 equals sum p (log p)^2 - mu^2 but cannot cancel below 0.
-        dev = torch.where(p > 0, logp - mu[:, None], zero)  # (m, V)
-        sigma = (p * dev * dev).sum(-1).sqrt()  # (m,)
+        dev = logp.sub_(mu[:, None])  # (m, V), in place
+        sigma = p.mul_(dev).mul_(dev).sum(-1).sqrt()  # (m,)
         # A one-hot prediction has sigma = 0: the observed top token gives 0/eps = 0, any
         # other token a huge negative z (it was "impossible"), which is the right direction.
         lps.append(lp)
