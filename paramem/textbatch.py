@@ -1,8 +1,13 @@
-"""Texts -> padded token batches with a loss-target mask, shared by every stage.
+"""Texts -> padded token batches with a loss-target mask, and the one forward pass on them.
 
 ``target_mask[b, t] = 1`` when token t of row b is predicted by the loss (not padding and,
 for QA data, inside the answer: it ends after ``loss_start_char``).
-Position ids are explicit so left padding gives the same values as batch size 1.
+
+Position ids are explicit so left padding gives the same values as batch size 1: HF causal
+LMs number positions ``arange(T)`` when none are passed, ignoring the attention mask, which
+shifts every real token of a left-padded row (rotary models barely notice, GPT-2's absolute
+position embeddings change completely). :func:`position_ids` is the only place positions
+are computed and :func:`forward` the only place a stage calls the model for logits.
 """
 
 from __future__ import annotations
@@ -13,6 +18,24 @@ import torch
 import torch.nn.functional as F
 
 
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """(B, T) positions counting real tokens only; pads get 0 (left) or repeat the last
+    position (right): no real token attends to them, so any valid index will do."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+
+
+def check_contiguous(attention_mask: torch.Tensor) -> None:
+    """Positions from a cumulative sum are right only when each row's real tokens form one block."""
+    T = attention_mask.shape[1]
+    idx = torch.arange(T, device=attention_mask.device).expand_as(attention_mask)  # (B, T)
+    real = attention_mask.bool()
+    first = torch.where(real, idx, T).min(dim=1).values  # (B,)
+    last = torch.where(real, idx, -1).max(dim=1).values  # (B,)
+    n = real.sum(dim=1)  # (B,)
+    if not bool(((n == 0) | (last - first + 1 == n)).all()):
+        raise ValueError("attention_mask rows must be one contiguous block of 1s (left or right padding)")
+
+
 @dataclass
 class TokenBatch:
     input_ids: torch.Tensor  # (B, T)
@@ -21,6 +44,47 @@ class TokenBatch:
     target_mask: torch.Tensor  # (B, T)
     lengths: list[int]
     truncated: list[bool]
+
+    @classmethod
+    def from_tensors(cls, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     target_mask: torch.Tensor | None = None) -> "TokenBatch":
+        """A batch padded by the caller (either side). Without ``target_mask`` every real
+        token is a target; ``truncated`` is unknown here and reads False."""
+        if input_ids.shape != attention_mask.shape:
+            raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
+                             f"{tuple(attention_mask.shape)} differ")
+        if target_mask is not None and target_mask.shape != input_ids.shape:
+            raise ValueError(f"loss_mask {tuple(target_mask.shape)} does not match input_ids "
+                             f"{tuple(input_ids.shape)}")
+        attention_mask = attention_mask.long()
+        check_contiguous(attention_mask)
+        lengths = attention_mask.sum(-1).tolist()
+        return cls(input_ids, attention_mask, position_ids(attention_mask),
+                   attention_mask if target_mask is None else target_mask.to(attention_mask.device),
+                   lengths, [False] * len(lengths))
+
+    def to(self, device: torch.device | str) -> "TokenBatch":
+        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device), self.position_ids.to(device),
+                          self.target_mask.to(device), self.lengths, self.truncated)
+
+    def select(self, rows: list[int], cols: slice = slice(None)) -> "TokenBatch":
+        """Rows ``rows`` (in that order) and columns ``cols``. Cutting columns that are
+        padding in every selected row keeps the positions of the real tokens."""
+        idx = torch.tensor(rows, device=self.input_ids.device)
+
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return t.index_select(0, idx)[:, cols]  # (R, T')
+
+        return TokenBatch(pick(self.input_ids), pick(self.attention_mask), pick(self.position_ids),
+                          pick(self.target_mask), [self.lengths[r] for r in rows],
+                          [self.truncated[r] for r in rows])
+
+
+def forward(model, batch: TokenBatch) -> torch.Tensor:
+    """Logits (B, T, V) of ``model`` on ``batch``, in the model's dtype, with the batch's own
+    positions; the one model call every stage and ``paramem fit`` make."""
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                 position_ids=batch.position_ids, use_cache=False).logits
 
 
 def encode(tokenizer, texts: list[str], max_length: int, device: torch.device | str = "cpu",
@@ -54,8 +118,7 @@ def encode(tokenizer, texts: list[str], max_length: int, device: torch.device | 
         input_ids[b, sl] = torch.tensor(ids, dtype=torch.long)
         attention[b, sl] = 1
         target[b, sl] = torch.tensor(tgt, dtype=torch.long)
-    position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
-    return TokenBatch(input_ids.to(device), attention.to(device), position_ids.to(device), target.to(device),
+    return TokenBatch(input_ids.to(device), attention.to(device), position_ids(attention).to(device), target.to(device),
                       [len(r) for r in rows], truncated)
 
 

@@ -100,9 +100,8 @@ class GradientAligner(PredictStage):
         rows, starts, groups = layout(batch)
         enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts)
         with torch.enable_grad():  # Lightning's predict loop runs under no_grad
-            results = align_scope(self.lm, enc.input_ids, enc.attention_mask, groups, scope=self.scope,
-                                  n_layers=self.n_layers, loss_mask=enc.target_mask, dtype=self.gram_dtype,
-                                  max_rows=self.max_rows)
+            results = align_scope(self.lm, enc, groups, scope=self.scope, n_layers=self.n_layers,
+                                  dtype=self.gram_dtype, max_rows=self.max_rows)
         records = []
         for s, (orig, paras), res in zip(batch, groups, results):
             k = len(paras)

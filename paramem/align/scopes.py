@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from paramem.align import gram
+from paramem.textbatch import TokenBatch
 
 SCOPES = ("head", "layers", "full")
 _NORM_NAMES = ("final_layer_norm", "ln_f", "norm", "final_norm", "final_layernorm")
@@ -116,14 +117,14 @@ def _require_grad_mode(scope: str) -> None:
             f"construct the Lightning Trainer with Trainer(inference_mode=False)")
 
 
-def _text_gradient(model, ids, am, lm, params, out, dtype, with_head):
-    """One text, padding removed: its flat gradient written into ``out`` (P,), zeroed by
+def _text_gradient(model, text: TokenBatch, params, out, dtype, with_head):
+    """One text (a one-row batch): its flat gradient written into ``out`` (P,), zeroed by
     the caller; returns (loss, head factors or None)."""
-    keep = am.bool()
-    ids, am = ids[keep][None], am[keep][None]  # (1,T)
-    lm = None if lm is None else lm[keep][None]
+    keep = text.attention_mask[0].bool().nonzero().squeeze(-1).tolist()
+    if keep:  # padding removed; the real tokens keep their positions
+        text = text.select([0], slice(keep[0], keep[-1] + 1))  # (1,T')
     with torch.enable_grad():
-        H, E, n, loss = gram._forward(model, ids, am, lm, dtype, features=with_head)
+        H, E, n, loss = gram._forward(model, text, dtype, features=with_head)
         if int(n) > 0:
             grads = torch.autograd.grad(loss[0], params, allow_unused=True)
             off = 0
@@ -134,19 +135,16 @@ def _text_gradient(model, ids, am, lm, params, out, dtype, with_head):
     return loss.detach(), (H, E, n) if with_head else None
 
 
-def _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params, dtype,
-                    with_head):
+def _autograd_terms(model, batch: TokenBatch, groups, params, dtype, with_head):
     sq, cross, losses = [], [], []
     n_el = sum(p.numel() for p in params)
     for orig, paras in groups:
         rows = (orig, *paras)
         # written in place, row by row: the group's gradients exist once (see the estimate)
-        V = torch.zeros(len(rows), n_el, dtype=dtype, device=input_ids.device)  # (1+K,P)
+        V = torch.zeros(len(rows), n_el, dtype=dtype, device=batch.input_ids.device)  # (1+K,P)
         ls, feats = [], []
         for i, r in enumerate(rows):
-            lm = None if loss_mask is None else loss_mask[r]
-            loss, f = _text_gradient(model, input_ids[r], attention_mask[r], lm, params, V[i],
-                                     dtype, with_head)
+            loss, f = _text_gradient(model, batch.select([r]), params, V[i], dtype, with_head)
             ls.append(loss)
             feats.append(f)
         # a reduction, not V*V: no (1+K,P) temporary, and pairwise summation is accurate
@@ -165,8 +163,8 @@ def _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params,
     return sq, cross, losses
 
 
-def align_scope(model, input_ids, attention_mask, groups: Sequence[gram.Group], scope="head",
-                n_layers: int = 1, loss_mask=None, dtype=torch.float32, max_rows: int = 16,
+def align_scope(model, batch: TokenBatch, groups: Sequence[gram.Group], scope="head",
+                n_layers: int = 1, dtype=torch.float32, max_rows: int = 16,
                 memory_budget_bytes: int | None = None) -> list[dict]:
     """Alignment of each original with its paraphrases under ``scope``.
 
@@ -181,14 +179,12 @@ def align_scope(model, input_ids, attention_mask, groups: Sequence[gram.Group], 
         _require_grad_mode(scope)
     per_group = max((1 + len(p) for _, p in groups), default=1)
     # the head scope holds E for a whole chunk of texts at once, the others for one group
-    held = max(per_group, min(max_rows, input_ids.shape[0])) if scope == "head" else per_group
-    check_scope_memory(model, scope, n_layers, held, dtype, memory_budget_bytes,
-                       seq_len=input_ids.shape[1])
+    R, T = batch.input_ids.shape
+    held = max(per_group, min(max_rows, R)) if scope == "head" else per_group
+    check_scope_memory(model, scope, n_layers, held, dtype, memory_budget_bytes, seq_len=T)
     if scope == "head":
-        return gram.align_batch(model, input_ids, attention_mask, groups, loss_mask, dtype,
-                                max_rows)
+        return gram.align_batch(model, batch, groups, dtype, max_rows)
     gram.warn_if_training(model)
     params = scope_parameters(model, scope, n_layers)
-    terms = _autograd_terms(model, input_ids, attention_mask, groups, loss_mask, params, dtype,
-                            with_head=(scope == "layers"))
+    terms = _autograd_terms(model, batch, groups, params, dtype, with_head=(scope == "layers"))
     return gram.summarize(groups, *terms)

@@ -19,7 +19,7 @@ import torch
 
 from paramem.models.loading import load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
-from paramem.textbatch import encode, per_sample_loss
+from paramem.textbatch import encode, forward, per_sample_loss
 
 
 class CausalLMFit(pl.LightningModule):
@@ -94,8 +94,7 @@ class CausalLMFit(pl.LightningModule):
     def _losses(self, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = encode(self.tokenizer, [b["text"] for b in batch], self.hparams.max_length, self.device,
                      loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True)
-        logits = self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
-                            position_ids=enc.position_ids).logits
+        logits = forward(self.model, enc)  # (B, T, V)
         return per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
 
     def training_step(self, batch: list[dict], batch_idx: int) -> torch.Tensor:

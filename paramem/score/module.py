@@ -71,15 +71,14 @@ class BaselineScorer(PredictStage):
     def _stats(self, lm, texts: list[str], starts: list[int], n_grad_norms: int = 0) -> list[dict]:
         """token_stats over ``texts`` in chunks; adds ``truncated``, and ``grad_norm`` for the
         first ``n_grad_norms`` texts (from the same forward pass)."""
-        from paramem.score.tokenstats import token_stats
+        from paramem.score.tokenstats import batch_token_stats
 
         out = []
         for i in range(0, len(texts), self.rows_per_forward):
             enc = encode(self.tokenizer, texts[i:i + self.rows_per_forward], self.max_length, self.device,
                          loss_start_chars=starts[i:i + self.rows_per_forward])
             want = [i + j < n_grad_norms for j in range(enc.input_ids.shape[0])]
-            rows = token_stats(lm, enc.input_ids, enc.attention_mask, loss_mask=enc.target_mask, ks=self.ks,
-                               grad_norm_rows=want)
+            rows = batch_token_stats(lm, enc, ks=self.ks, grad_norm_rows=want)
             for r, trunc in zip(rows, enc.truncated):
                 r["truncated"] = trunc
             out.extend(rows)

@@ -4,12 +4,8 @@ Every score here follows "larger => member" (DESIGN.md, "MIA baselines"). Missin
 values are ``None``, never NaN: a text with no predicted token has no loss, and the JSONL
 writer rejects non-finite numbers.
 
-Padding: ``token_stats`` accepts left or right padding. HF causal LMs (GPT-2, GPT-NeoX,
-LLaMA in transformers 5.x) build ``position_ids`` as a plain ``arange(T)`` when none are
-passed, ignoring the attention mask; with left padding that shifts every real token's
-position. Rotary models (NeoX, LLaMA) barely notice (RoPE depends only on position
-differences), but GPT-2's absolute position embeddings change the logits completely. We
-therefore always pass ``position_ids = cumsum(attention_mask) - 1``.
+Padding: ``token_stats`` accepts left or right padding; positions and the model call come
+from paramem.textbatch (``TokenBatch``, ``forward``), so padded rows score as unpadded ones.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ from typing import Sequence
 import torch
 
 from paramem.align import gram
+from paramem.textbatch import TokenBatch, forward
 
 KS: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
 # Variance below this counts as a degenerate (one-hot) predictive distribution.
@@ -42,19 +39,6 @@ def _mean_lowest(values: torch.Tensor, ks: Sequence[float]) -> dict[float, float
     return {k: csum[m - 1] / m for k, m in counts.items()}
 
 
-def _check_contiguous(attention_mask: torch.Tensor) -> None:
-    # Position ids from cumsum are only right when each row's real tokens form one block.
-    T = attention_mask.shape[1]
-    idx = torch.arange(T, device=attention_mask.device).expand_as(attention_mask)  # (B, T)
-    real = attention_mask.bool()
-    first = torch.where(real, idx, T).min(dim=1).values  # (B,)
-    last = torch.where(real, idx, -1).max(dim=1).values  # (B,)
-    n = real.sum(dim=1)  # (B,)
-    if not bool(((n == 0) | (last - first + 1 == n)).all()):
-        raise ValueError("attention_mask rows must be one contiguous block of 1s (left or right padding)")
-
-
-@torch.inference_mode()
 def token_stats(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
@@ -65,11 +49,25 @@ def token_stats(
     ks: Sequence[float] = KS,
     grad_norm_rows: Sequence[bool] | None = None,
 ) -> list[dict]:
+    """:func:`batch_token_stats` of tensors padded by the caller: input_ids,
+    attention_mask, loss_mask (B, T); ``loss_mask`` is the batch's target mask."""
+    return batch_token_stats(model, TokenBatch.from_tensors(input_ids, attention_mask, loss_mask), dtype,
+                             ks=ks, grad_norm_rows=grad_norm_rows)
+
+
+@torch.inference_mode()
+def batch_token_stats(
+    model: torch.nn.Module,
+    batch: TokenBatch,
+    dtype: torch.dtype = torch.float32,
+    *,
+    ks: Sequence[float] = KS,
+    grad_norm_rows: Sequence[bool] | None = None,
+) -> list[dict]:
     """Token statistics of a padded batch from one forward pass.
 
-    input_ids, attention_mask, loss_mask: (B, T). Target token ``t`` (predicted from
-    ``t-1``) is counted when both are real tokens and, if given, ``loss_mask[t] == 1``
-    (answer-only loss for QA data). The log-softmax runs in ``dtype`` whatever the model's
+    Target token ``t`` (predicted from ``t-1``) is counted when both are real tokens and
+    ``batch.target_mask[t] == 1`` (answer-only loss for QA data). The log-softmax runs in ``dtype`` whatever the model's
     dtype, so bf16 models still get float32 statistics.
 
     Returns per row: ``n_tokens``, ``ll`` (mean target log-prob = -loss), ``token_logprobs``
@@ -83,31 +81,20 @@ def token_stats(
     if model.training:
         # Dropout would make scores random and batch-dependent.
         raise ValueError("token_stats needs the model in eval mode (call model.eval())")
-    if input_ids.shape != attention_mask.shape:
-        raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
-    if loss_mask is not None and loss_mask.shape != input_ids.shape:
-        raise ValueError(f"loss_mask {tuple(loss_mask.shape)} does not match input_ids {tuple(input_ids.shape)}")
     device = next(model.parameters()).device
-    input_ids = input_ids.to(device)
-    attention_mask = attention_mask.to(device).long()
-    _check_contiguous(attention_mask)
-    # Pads get position 0 (left) or repeat the last position (right); they are never
-    # attended to by real tokens, so their value only has to be a valid index.
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp_min(0)  # (B, T)
+    batch = batch.to(device)
+    input_ids, attention_mask = batch.input_ids, batch.attention_mask  # (B, T)
     want_gn = list(grad_norm_rows) if grad_norm_rows is not None else [False] * input_ids.shape[0]
     if len(want_gn) != input_ids.shape[0]:
         raise ValueError(f"grad_norm_rows has {len(want_gn)} entries for {input_ids.shape[0]} rows")
     with gram.head_io(model) if any(want_gn) else contextlib.nullcontext() as seen:
-        logits = model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        ).logits  # (B, T, V) in the model's dtype
+        logits = forward(model, batch)  # (B, T, V) in the model's dtype
     if seen is not None:
         gram.check_raw_logits(seen, logits)
 
     real = attention_mask.bool()
-    counted = real[:, 1:] & real[:, :-1]  # (B, T-1): target t+1 predicted from a real token t
-    if loss_mask is not None:
-        counted &= loss_mask.to(device).bool()[:, 1:]
+    # (B, T-1): target t+1 predicted from a real token t
+    counted = real[:, 1:] & real[:, :-1] & batch.target_mask.bool()[:, 1:]
     targets = input_ids[:, 1:]  # (B, T-1)
 
     out = []

@@ -12,7 +12,7 @@ from paramem.align.scopes import (
     scope_parameters,
 )
 
-from tests.align.helpers import assert_matches_reference, make_batch
+from tests.align.helpers import assert_matches_reference, make_batch, tokens
 
 EXPECTED = {  # (blocks, final norm) as the HF models name them
     "neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm"),
@@ -42,7 +42,7 @@ def test_layers_scope_matches_autograd(tiny_models, kind, side, n_layers):
     model = tiny_models[kind]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, side, seed=13,
                                                      answer_only=(kind == "llama"))
-    res = align_scope(model, ids, am, groups, scope="layers", n_layers=n_layers, loss_mask=lm)
+    res = align_scope(model, tokens(ids, am, lm), groups, scope="layers", n_layers=n_layers)
     assert_matches_reference(res, model, texts, groups, "layers", n_layers, answers=answers)
 
 
@@ -51,7 +51,7 @@ def test_full_scope_matches_autograd(tiny_models, kind, side):
     model = tiny_models[kind]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, side, seed=17,
                                                      answer_only=(kind == "neox"))
-    res = align_scope(model, ids, am, groups, scope="full", loss_mask=lm)
+    res = align_scope(model, tokens(ids, am, lm), groups, scope="full")
     assert_matches_reference(res, model, texts, groups, "full", answers=answers)
 
 
@@ -60,7 +60,7 @@ def test_scopes_float64_strict(tiny_models64, scope):
     model = tiny_models64["gpt2"]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, "left", seed=19,
                                                      answer_only=True)
-    res = align_scope(model, ids, am, groups, scope=scope, n_layers=1, loss_mask=lm,
+    res = align_scope(model, tokens(ids, am, lm), groups, scope=scope, n_layers=1,
                       dtype=torch.float64)
     assert_matches_reference(res, model, texts, groups, scope, 1, answers=answers, strict=True,
                              rtol=1e-10)
@@ -69,9 +69,9 @@ def test_scopes_float64_strict(tiny_models64, scope):
 def test_head_scope_via_align_scope_and_under_inference_mode(tiny_models):
     model = tiny_models["neox"]
     ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right")
-    a = align_scope(model, ids, am, groups, scope="head")
+    a = align_scope(model, tokens(ids, am), groups, scope="head")
     with torch.inference_mode():  # head scope needs no autograd
-        b = align_scope(model, ids, am, groups, scope="head")
+        b = align_scope(model, tokens(ids, am), groups, scope="head")
     assert [r["cosines"] for r in a] == [r["cosines"] for r in b]
 
 
@@ -80,7 +80,7 @@ def test_inference_mode_guard(tiny_models, scope):
     model = tiny_models["neox"]
     ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right")
     with torch.inference_mode(), pytest.raises(RuntimeError, match=r"inference_mode=False"):
-        align_scope(model, ids, am, groups, scope=scope)
+        align_scope(model, tokens(ids, am), groups, scope=scope)
 
 
 def test_memory_estimate_and_budget_check_before_work(tiny_models):
@@ -103,7 +103,7 @@ def test_memory_estimate_and_budget_check_before_work(tiny_models):
     handle = model.register_forward_pre_hook(boom)
     try:
         with pytest.raises(ScopeMemoryError, match="GiB"):
-            align_scope(model, ids, am, groups, scope="full", memory_budget_bytes=1000)
+            align_scope(model, tokens(ids, am), groups, scope="full", memory_budget_bytes=1000)
     finally:
         handle.remove()
-    align_scope(model, ids, am, groups, scope="layers", memory_budget_bytes=2 ** 30)
+    align_scope(model, tokens(ids, am), groups, scope="layers", memory_budget_bytes=2 ** 30)

@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
                           PreTrainedTokenizerFast)
 
+from paramem.textbatch import TokenBatch, forward
 from paramem.score.tokenstats import (KS, batched_token_stats, check_same_tokenizer, lowercase_score,
                                       neighbor_score, ref_score, token_stats, zlib_score)
 
@@ -178,15 +179,24 @@ def test_min_k_small_n(model):
 
 
 def test_bf16_model_gets_float32_stats():
+    """The bf16 logits of the very batch token_stats scores, log-softmaxed in float64, are
+    matched to float32 rounding. (Against separately run unpadded rows they would differ by
+    ~1e-3: bf16 kernels sum in a batch-shape-dependent order on some CPUs.)"""
     m = _neox().to(torch.bfloat16)
     rows = _texts([8, 12], seed=11)
-    got = token_stats(m, *_pad(rows, "left"))
-    for g, r in zip(got, rows):
-        with torch.no_grad():
-            logits = m(torch.tensor([r])).logits[0].double()  # bf16 values, exactly representable
-        want = torch.log_softmax(logits, -1)[torch.arange(len(r) - 1), torch.tensor(r[1:])]
+    ids, am, _ = _pad(rows, "left")
+    got = token_stats(m, ids, am)
+    with torch.no_grad():
+        logits = forward(m, TokenBatch.from_tensors(ids, am)).double()  # (B,T,V) bf16 values, exact in float64
+    # rounded to bf16 as a bf16 log-softmax would be: visibly coarser than what token_stats returns
+    bf16_err = 0.0
+    for b, (g, r) in enumerate(zip(got, rows)):
+        pos = torch.arange(ids.shape[1] - len(r), ids.shape[1] - 1)  # positions predicting r[1:]
+        want = torch.log_softmax(logits[b, pos], -1)[torch.arange(len(r) - 1), torch.tensor(r[1:])]
         assert g["token_logprobs"] == pytest.approx(want.tolist(), abs=1e-5)
         assert all(math.isfinite(v) for v in g["minkpp"].values())
+        bf16_err = max(bf16_err, (want.to(torch.bfloat16).double() - want).abs().max().item())
+    assert bf16_err > 1e-4  # so 1e-5 above really tells float32 statistics from bf16 ones
 
 
 def test_rejects_bad_inputs(model):
@@ -311,7 +321,6 @@ def test_scorer_gradnorm_is_the_alignment_grad_norm(model, tokenizer, tmp_path):
              for i, t in enumerate(CORPUS[:4])]
     recs = sc.process(batch)
     enc = encode(tokenizer, [s["text"] for s in batch], 64, "cpu")
-    ref = align_batch(model, enc.input_ids, enc.attention_mask, [(r, []) for r in range(len(batch))],
-                      enc.target_mask)
+    ref = align_batch(model, enc, [(r, []) for r in range(len(batch))])
     for rec, r in zip(recs, ref):
         assert rec["scores"]["gradnorm"] == pytest.approx(-r["grad_norm"], rel=1e-5)
