@@ -5,7 +5,8 @@ gradnorm; the lower-cased text, the paraphrases (neighbours) and the reference m
 one row each. ``gradnorm`` is ``-||dL/dW_head||_F``: the Frobenius norm of the loss
 gradient w.r.t. the output-layer weight (its own term), exact through the Gram trick.
 Every score follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as ``align_cosine`` and
-``align_inner`` when the run dir has it.
+``align_inner`` when the run dir has it, influence (``influence.jsonl``) as ``influence_self``,
+``tracin_self``, ``repsim_max`` and ``repsim_mean``.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class BaselineScorer(PredictStage):
         from paramem.score.join import write_scores
         from paramem.report.build import format_table, write_report
 
-        records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl")
+        records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
+                               influence=self.run_dir / "influence.jsonl")
         run = None
         for logger in self.loggers:
             if type(logger).__name__ == "WandbLogger":
