@@ -35,8 +35,8 @@ class InfluenceScorer(PredictStage):
         strategy: kronfluence curvature: ``ekfac`` (default), ``kfac``, ``diagonal``.
         damping: λ added to the curvature's eigenvalues; null = kronfluence's heuristic
             (0.1 × the mean eigenvalue, per module).
-        train_texts: the training corpus (.jsonl with ``text`` / .txt); null =
-            ``<model>/train_texts.jsonl``, which ``paramem fit`` records.
+        train_texts: the training corpus (.jsonl with ``text`` / .txt; ``{run_dir}`` allowed);
+            null = ``<model>/train_texts.jsonl``, which ``paramem fit`` records.
         fit_batch_size: texts per batch while fitting the curvature.
         max_fit_texts: fit on at most this many training texts (the first ones); null = all.
         seed: labels sampled for the true Fisher.
@@ -71,7 +71,9 @@ class InfluenceScorer(PredictStage):
     def train_texts_path(self) -> str:
         from paramem.influence.factors import TRAIN_TEXTS_NAME
 
-        return self.train_texts or f"{self.model_path}/{TRAIN_TEXTS_NAME}"
+        if self.train_texts:
+            return self.train_texts.replace("{run_dir}", str(self.run_dir))
+        return f"{self.model_path}/{TRAIN_TEXTS_NAME}"
 
     def signature_extra(self) -> dict:
         return {"scope": self.scope_label, "lora": list(self.lora) if self.scope == "lora" else None,
