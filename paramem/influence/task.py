@@ -6,9 +6,10 @@ mask for QA answers) and names the tracked modules of each scope:
 
 - ``head``: the output layer (``lm_head`` / ``embed_out``);
 - ``layers``: every ``nn.Linear`` inside the last ``n_layers`` transformer blocks;
-- ``lora``: the LoRA factors (``lora_A`` / ``lora_B``) peft adds to the linear layers of
-  the last ``n_layers`` blocks. Freshly initialised (B = 0), only ``lora_B`` has a
-  gradient: ``dL/dB = (dL/dW) Aᵀ``, a random projection of the weight gradient to rank r.
+- ``lora``: the ``lora_B`` factors of the LoRA adapters peft adds (seeded, B = 0) to the
+  linear layers of the last ``n_layers`` blocks: ``dL/dB = (dL/dW) Aᵀ``, the weight
+  gradient projected to rank r by the random ``lora_A``. (``lora_A``'s gradient is
+  exactly zero while B = 0; tracking it would only add a zero curvature block.)
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def tracked_names(model: nn.Module, scope: str, n_layers: int) -> list[str]:
         return block_linear_names(model, n_layers)
     if scope == "lora":
         names = [n for n, m in model.named_modules()
-                 if isinstance(m, nn.Linear) and n.rsplit(".", 2)[-2] in ("lora_A", "lora_B")]
+                 if isinstance(m, nn.Linear) and n.rsplit(".", 2)[-2] == "lora_B"]
         if not names:
             raise ValueError("scope 'lora' needs a model with LoRA adapters (add_lora)")
         return names

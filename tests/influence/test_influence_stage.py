@@ -89,3 +89,13 @@ def test_scores_join_influence_with_fixed_signs(tmp_path):
                                  "repsim_mean": None}
     assert rows[1]["scores"] == {"loss": -2.0, "influence_self": None, "tracin_self": None, "repsim_max": None,
                                  "repsim_mean": None}
+
+
+@pytest.mark.parametrize("scope", ["layers", "lora"])
+def test_wider_scopes_give_finite_scores(tiny_run, tmp_path, scope):
+    run_dir = copy_run(tiny_run, tmp_path)
+    run_cli([*ARGS, "--run_dir", str(run_dir), "--model.init_args.scope", scope, "--data.init_args.max_samples", "2"])
+    rows = read_jsonl(run_dir / "influence.jsonl")
+    assert len(rows) == 4 and all(r["scope"] == f"{scope}:1" for r in rows)
+    for r in rows:
+        assert r["self_influence"] > 0 and r["tracin_self"] > 0  # a zero curvature block would give null
