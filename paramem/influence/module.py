@@ -40,6 +40,9 @@ class InfluenceScorer(PredictStage):
         fit_batch_size: texts per batch while fitting the curvature.
         max_fit_texts: fit on at most this many training texts (the first ones); null = all.
         seed: labels sampled for the true Fisher.
+        transductive: also write ``transductive_influence``, the original work's mean
+            influence of x with the opposite set (uses the evaluated labels: reproduction
+            only, never an MIA score); computed on rank 0 after the merge.
     """
 
     output_name = "influence.jsonl"
@@ -48,7 +51,7 @@ class InfluenceScorer(PredictStage):
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
                  lora_rank: int = 8, lora_alpha: float = 16.0, lora_seed: int = 0, strategy: str = "ekfac",
                  damping: float | None = None, train_texts: str | None = None, fit_batch_size: int = 8,
-                 max_fit_texts: int | None = None, seed: int = 0) -> None:
+                 max_fit_texts: int | None = None, seed: int = 0, transductive: bool = False) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
         from paramem.influence.task import SCOPES
 
@@ -60,7 +63,7 @@ class InfluenceScorer(PredictStage):
         self.lora = (lora_rank, lora_alpha, lora_seed)
         self.strategy, self.damping = strategy, damping
         self.train_texts, self.fit_batch_size, self.max_fit_texts = train_texts, fit_batch_size, max_fit_texts
-        self.seed = seed
+        self.seed, self.transductive = seed, transductive
         self.task = self.factors = self.train_reps = self.train_keys = None
 
     @property
@@ -202,6 +205,7 @@ class InfluenceScorer(PredictStage):
     def on_outputs_merged(self, path) -> None:
         from paramem.io import read_jsonl
 
+        self._write_transductive(path)
         by_label: dict[int, list[dict]] = {0: [], 1: []}
         for _, rec in read_jsonl(path):
             by_label[rec["label"]].append(rec)
@@ -211,6 +215,26 @@ class InfluenceScorer(PredictStage):
             parts.append(f"{key} members {means[0]:.4g}, non-members {means[1]:.4g}")
         n = len(by_label[0]) + len(by_label[1])
         print(f"[paramem] influence ({self.scope_label}, {self.strategy}): {n} samples; mean " + "; ".join(parts))
+
+
+    def _write_transductive(self, path) -> None:
+        """Recomputed over all samples at every merge (the opposite set may have grown), or
+        removed when off: a stale aggregate is never left in the file."""
+        from paramem.io import atomic_write_jsonl, read_jsonl
+
+        values = {}
+        if self.transductive:
+            from paramem.influence.transductive import opposite_set_influence
+
+            values = opposite_set_influence(self, self.trainer.datamodule.samples, self.fit_batch_size)
+        records, stale = [], False
+        for _, rec in read_jsonl(path):
+            stale |= rec.pop("transductive_influence", None) is not None
+            if self.transductive:
+                rec["transductive_influence"] = _finite(values.get(rec["uid"]))
+            records.append(rec)
+        if self.transductive or stale:
+            atomic_write_jsonl(path, records)
 
 
 def _finite(x: float | None) -> float | None:

@@ -40,7 +40,9 @@ class LocalState(State):
 
 
 class CausalLMTask(Task):
-    """Loss = summed next-token cross-entropy over the target tokens of a batch.
+    """Loss = summed next-token cross-entropy over the target tokens of a batch (each row's
+    sum times ``batch["row_weight"]`` when the batch has one: 1/n_tokens gives the gradient
+    of the mean token loss, as the transductive aggregate needs before summing rows).
 
     ``sample=True`` draws each target from the model's own softmax (kronfluence then fits the
     true Fisher, whose expectation is the Gauss-Newton matrix of the cross-entropy)."""
@@ -61,7 +63,10 @@ class CausalLMTask(Task):
         else:
             targets = batch["input_ids"][:, 1:]
         ce = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, T-1)
-        return (ce * mask).sum()
+        per_row = (ce * mask).sum(-1)  # (B,)
+        if "row_weight" in batch:
+            per_row = per_row * batch["row_weight"]
+        return per_row.sum()
 
     def compute_measurement(self, batch: dict, model: nn.Module) -> torch.Tensor:
         return self.compute_train_loss(batch, model, sample=False)

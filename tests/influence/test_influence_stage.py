@@ -17,7 +17,7 @@ ARGS = ["predict", "--config", str(CONFIGS / "influence/tiny.yaml"), *TINY_SOURC
 @pytest.fixture(scope="module")
 def influence_run(tiny_run, tmp_path_factory):
     run_dir = copy_run(tiny_run, tmp_path_factory.mktemp("influence"))
-    run_cli([*ARGS, "--run_dir", str(run_dir)])
+    run_cli([*ARGS, "--run_dir", str(run_dir), "--model.init_args.transductive", "true"])
     return run_dir
 
 
@@ -38,7 +38,7 @@ def test_schema_and_one_record_per_sample(influence_run):
     assert len(rows) == 32 and [r["uid"] for r in rows] == sorted(r["uid"] for r in rows)
     for r in rows:
         assert set(r) >= {"uid", "label", "domain", "self_influence", "tracin_self", "repsim_max", "repsim_mean",
-                          "n_tokens", "scope", "strategy", "truncated"}
+                          "n_tokens", "scope", "strategy", "truncated", "transductive_influence"}
         assert r["self_influence"] > 0 and r["tracin_self"] > 0 and r["scope"] == "head"
         assert -1 <= r["repsim_mean"] <= r["repsim_max"] <= 1
 
@@ -62,6 +62,35 @@ def test_tracin_and_repsim_equal_plain_computations(influence_run):
         assert r["repsim_max"] == pytest.approx(cos[others].max().item(), abs=1e-5)
         assert r["repsim_mean"] == pytest.approx(cos[others].mean().item(), abs=1e-5)
         assert others.all() != (sample["label"] == 1)  # members are among the training texts, left out
+
+
+def test_transductive_aggregate_is_the_mean_influence_with_the_opposite_set(influence_run, monkeypatch):
+    """Plumbing of the aggregate (row weights, set means, opposite sets, order) checked with
+    the identity preconditioner, where it is a plain dot product autograd can give."""
+    from kronfluence.arguments import FactorArguments
+
+    from paramem.influence.module import InfluenceScorer
+    from paramem.influence.transductive import opposite_set_influence
+
+    stage = InfluenceScorer(run_dir=str(influence_run), max_length=256)
+    stage.setup("predict")  # the curvature cache of the run is reused
+    monkeypatch.setattr(stage, "factor_args", lambda strategy=None: FactorArguments(strategy="identity"))
+    stage.factors = {}
+    samples = _samples(influence_run)
+    got = opposite_set_influence(stage, samples, batch_size=5)
+
+    model, tok = _plain_model(influence_run)
+    head = model.get_output_embeddings().weight
+    head.requires_grad_(True)
+    grads = {}
+    for s in samples:
+        ids = tok(s["text"], return_tensors="pt", add_special_tokens=False).input_ids
+        loss = F.cross_entropy(model(input_ids=ids).logits[0, :-1], ids[0, 1:])
+        grads[s["uid"]] = torch.autograd.grad(loss, head)[0].flatten().double()
+    means = {lab: torch.stack([grads[s["uid"]] for s in samples if s["label"] == lab]).mean(0) for lab in (0, 1)}
+    for s in samples:
+        want = float(grads[s["uid"]] @ means[1 - s["label"]])
+        assert got[s["uid"]] == pytest.approx(want, rel=1e-4)
 
 
 def _samples(run_dir):
