@@ -48,11 +48,12 @@ class InfluenceScorer(PredictStage):
     output_name = "influence.jsonl"
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
-                 max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
+                 max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
+                 scope: str = "head", n_layers: int = 1,
                  lora_rank: int = 8, lora_alpha: float = 16.0, lora_seed: int = 0, strategy: str = "ekfac",
                  damping: float | None = None, train_texts: str | None = None, fit_batch_size: int = 8,
                  max_fit_texts: int | None = None, seed: int = 0, transductive: bool = False) -> None:
-        super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
+        super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         from paramem.influence.task import SCOPES
 
         if scope not in SCOPES:
@@ -119,7 +120,8 @@ class InfluenceScorer(PredictStage):
         from paramem.influence.factors import texts_digest
 
         return {"model_fingerprint": self.model_fingerprint(), "dtype": self.dtype_name,
-                "max_length": self.max_length, **self.signature_extra(), "train_texts": texts_digest(rows),
+                "max_length": self.max_length, "add_special_tokens": self.add_special_tokens,
+                **self.signature_extra(), "train_texts": texts_digest(rows),
                 "n_fit_texts": len(rows), "kronfluence": __import__("kronfluence").__version__}
 
     def _load_or_fit(self) -> None:
@@ -135,7 +137,7 @@ class InfluenceScorer(PredictStage):
             log.warning("fitting %s curvature (%s scope) on %d training texts", self.strategy, self.scope_label,
                         len(rows))
             batches = token_batches(self.tokenizer, rows, self.max_length, self.fit_batch_size,
-                                    self.kf_state.device)
+                                    self.kf_state.device, self.add_special_tokens)
             with torch.enable_grad():
                 factors = F.fit_factors(self.lm, self.task, batches, self.factor_args(), self.kf_state, self.seed)
             reps = F.mean_hidden_states(self.lm, batches)
@@ -181,7 +183,7 @@ class InfluenceScorer(PredictStage):
     def process(self, batch: list[dict]) -> list[dict]:
         from paramem.influence.task import as_tensors, encode_items
 
-        enc = encode_items(self.tokenizer, batch, self.max_length, self.kf_state.device)
+        enc = encode_items(self.tokenizer, batch, self.max_length, self.kf_state.device, self.add_special_tokens)
         batches = [as_tensors(enc)]
         n_tok = enc.target_mask[:, 1:].sum(-1).double().cpu()  # (B,) predicted tokens
         scale = n_tok.clamp(min=1) ** 2  # summed-loss scores -> mean-loss scores

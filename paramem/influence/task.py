@@ -121,16 +121,18 @@ def tracked_names(model: nn.Module, scope: str, n_layers: int) -> list[str]:
 
 
 def token_batches(tokenizer, items: list[dict], max_length: int, batch_size: int,
-                  device: torch.device | str = "cpu") -> list[dict]:
+                  device: torch.device | str = "cpu", add_special_tokens: str | bool = "auto") -> list[dict]:
     """``items`` (``{text, loss_start_char?}``) as padded tensor batches kronfluence can iterate
     (a DataLoader with ``batch_size=None`` yields them as they are)."""
-    return [as_tensors(encode_items(tokenizer, items[i:i + batch_size], max_length, device))
+    return [as_tensors(encode_items(tokenizer, items[i:i + batch_size], max_length, device, add_special_tokens))
             for i in range(0, len(items), batch_size)]
 
 
-def encode_items(tokenizer, items: list[dict], max_length: int, device: torch.device | str = "cpu"):
+def encode_items(tokenizer, items: list[dict], max_length: int, device: torch.device | str = "cpu",
+                 add_special_tokens: str | bool = "auto"):
     return encode(tokenizer, [c["text"] for c in items], max_length, device,
-                  loss_start_chars=[c.get("loss_start_char", 0) for c in items])
+                  loss_start_chars=[c.get("loss_start_char", 0) for c in items],
+                  add_special_tokens=add_special_tokens)
 
 
 def as_tensors(enc) -> dict:

@@ -18,12 +18,12 @@ from paramem.influence.task import as_tensors, encode_items
 
 
 def weighted_batches(tokenizer, items: list[dict], max_length: int, batch_size: int, device,
-                     set_size: int = 1) -> list[dict]:
+                     add_special_tokens: str | bool, set_size: int = 1) -> list[dict]:
     """Batches whose rows weigh 1 / (n_tokens · set_size): summed, they give the set's mean
     of mean-token-loss gradients."""
     out = []
     for i in range(0, len(items), batch_size):
-        b = as_tensors(encode_items(tokenizer, items[i:i + batch_size], max_length, device))
+        b = as_tensors(encode_items(tokenizer, items[i:i + batch_size], max_length, device, add_special_tokens))
         n_tok = b["target_mask"][:, 1:].sum(-1).float()  # (B,)
         b["row_weight"] = 1.0 / (n_tok.clamp(min=1) * set_size)  # (B,)
         out.append(b)
@@ -36,13 +36,14 @@ def opposite_set_influence(stage, samples: list[dict], batch_size: int) -> dict[
     from kronfluence.utils.constants import ALL_MODULE_NAME
 
     device = stage.kf_state.device
-    everyone = weighted_batches(stage.tokenizer, samples, stage.max_length, batch_size, device)
+    special = stage.add_special_tokens
+    everyone = weighted_batches(stage.tokenizer, samples, stage.max_length, batch_size, device, special)
     with_set: dict[int, torch.Tensor] = {}
     for label in (0, 1):
         group = [s for s in samples if s["label"] == label]
         if not group:
             continue
-        query = weighted_batches(stage.tokenizer, group, stage.max_length, batch_size, device, len(group))
+        query = weighted_batches(stage.tokenizer, group, stage.max_length, batch_size, device, special, len(group))
         with torch.enable_grad():
             scores = compute_pairwise_query_aggregated_scores_with_loaders(
                 stage.factors, stage.lm, stage.kf_state, stage.task, DataLoader(query, batch_size=None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from paramem.io import atomic_write_jsonl, read_jsonl
+from paramem.records import output_record
 
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
 # method -> (field of influence.jsonl, sign). A text the model was trained on has a small
@@ -26,21 +27,21 @@ def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> dic
 
 
 def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
-                 influence: str | Path | None = None) -> list[dict]:
+                 extra: dict[str, dict] | None = None, influence: str | Path | None = None) -> list[dict]:
     """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run) or
-    without influence gets ``None`` for those methods, never a made-up value. A file that
-    does not exist adds no methods."""
+    without influence gets ``None`` for those methods, never a made-up value; a file that
+    does not exist adds no methods. ``extra``: more scores by uid (the set methods, e.g.
+    blind_bow)."""
     joined = [(_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
               (_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
     records = []
     for _, rec in read_jsonl(baselines):
-        row = {"uid": rec["uid"], "label": rec["label"], "domain": rec.get("domain", "default")}
-        if "split" in rec:
-            row["split"] = rec["split"]
-        row["scores"] = dict(rec["scores"])
+        scores = dict(rec["scores"])
         for table, methods in joined:
             if table:
-                row["scores"].update(table.get(str(rec["uid"]), dict.fromkeys(methods)))
-        records.append(row)
+                scores.update(table.get(str(rec["uid"]), dict.fromkeys(methods)))
+        if extra:
+            scores.update(extra.get(str(rec["uid"]), {}))
+        records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
     return records

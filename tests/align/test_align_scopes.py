@@ -107,3 +107,51 @@ def test_memory_estimate_and_budget_check_before_work(tiny_models):
     finally:
         handle.remove()
     align_scope(model, tokens(ids, am), groups, scope="layers", memory_budget_bytes=2 ** 30)
+
+
+def test_a_scope_is_one_registry_entry(tiny_models, monkeypatch):
+    """A scope added to SCOPES (here: the blocks of ``layers`` without the head term) runs
+    through align_scope, the memory estimate and the stage's validation and label; its
+    squared norms and inner products plus the head's are the ``layers`` scope's."""
+    from paramem.align.module import GradientAligner
+    from paramem.align.scopes import SCOPES, LayersScope, Scope
+
+    class BlocksOnly(Scope):
+        name = "blocks"
+        uses_head_factors = False
+
+        def parameters(self, model, n_layers):
+            return LayersScope().parameters(model, n_layers)
+
+    monkeypatch.setitem(SCOPES, "blocks", BlocksOnly())
+    model = tiny_models["neox"]
+    ids, am, lm, groups, _, _ = make_batch(model.config.vocab_size, "left", seed=29, answer_only=True)
+    batch = tokens(ids, am, lm)
+    res = {s: align_scope(model, batch, groups, scope=s, n_layers=1) for s in ("blocks", "head", "layers")}
+    for b, h, ly in zip(res["blocks"], res["head"], res["layers"]):
+        assert b["grad_norm"] ** 2 + h["grad_norm"] ** 2 == pytest.approx(ly["grad_norm"] ** 2, rel=1e-5)
+        assert b["grad_norm"] > 0
+        for x, y, z in zip(b["inner_products"], h["inner_products"], ly["inner_products"]):
+            assert x + y == pytest.approx(z, rel=1e-4, abs=1e-9)
+    assert estimate_scope_bytes(model, "blocks", 1, 4) == estimate_scope_bytes(model, "layers", 1, 4)
+    assert GradientAligner(scope="blocks").scope == "blocks"
+    with pytest.raises(ValueError, match="unknown scope 'nope'; expected one of head, layers, full, blocks"):
+        GradientAligner(scope="nope")
+
+
+@pytest.mark.parametrize("scope", ["layers", "full"])
+def test_autograd_scopes_work_on_a_frozen_model(tiny_models, scope):
+    """The predict stages freeze the model (requires_grad False): the scope still gets its
+    gradients, the same as on the unfrozen model, and leaves the flags as it found them."""
+    model = tiny_models["gpt2"]
+    ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right", seed=31)
+    want = align_scope(model, tokens(ids, am), groups, scope=scope)
+    model.requires_grad_(False)
+    try:
+        got = align_scope(model, tokens(ids, am), groups, scope=scope)
+        assert not any(p.requires_grad for p in model.parameters())
+    finally:
+        model.requires_grad_(True)
+    for a, b in zip(want, got):
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-6) and b["grad_norm"] > 0
+        assert b["cosines"] == pytest.approx(a["cosines"], rel=1e-6)

@@ -28,6 +28,10 @@ def _plain_model(run_dir):
             AutoTokenizer.from_pretrained(run_dir / "model"))
 
 
+def _ids(tok, text):
+    return tok(text, return_tensors="pt").input_ids  # as the stage's add_special_tokens: auto
+
+
 def _mean_hidden(model, ids):
     with torch.no_grad():
         return model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0].mean(0)  # (d,)
@@ -48,10 +52,10 @@ def test_tracin_and_repsim_equal_plain_computations(influence_run):
     head = model.get_output_embeddings().weight
     head.requires_grad_(True)
     train = [json.loads(line)["text"] for line in (influence_run / "model/train_texts.jsonl").read_text().splitlines()]
-    train_reps = torch.stack([_mean_hidden(model, tok(t, return_tensors="pt", add_special_tokens=False).input_ids) for t in train])
+    train_reps = torch.stack([_mean_hidden(model, _ids(tok, t)) for t in train])
     for r, sample in zip(read_jsonl(influence_run / "influence.jsonl"), _samples(influence_run)):
         assert r["uid"] == sample["uid"]
-        ids = tok(sample["text"], return_tensors="pt", add_special_tokens=False).input_ids  # one text, no padding
+        ids = _ids(tok, sample["text"])  # one text, no padding
         logits = model(input_ids=ids).logits[0, :-1]
         loss = F.cross_entropy(logits, ids[0, 1:])  # mean over the predicted tokens
         (g,) = torch.autograd.grad(loss, head)
@@ -84,7 +88,7 @@ def test_transductive_aggregate_is_the_mean_influence_with_the_opposite_set(infl
     head.requires_grad_(True)
     grads = {}
     for s in samples:
-        ids = tok(s["text"], return_tensors="pt", add_special_tokens=False).input_ids
+        ids = _ids(tok, s["text"])
         loss = F.cross_entropy(model(input_ids=ids).logits[0, :-1], ids[0, 1:])
         grads[s["uid"]] = torch.autograd.grad(loss, head)[0].flatten().double()
     means = {lab: torch.stack([grads[s["uid"]] for s in samples if s["label"] == lab]).mean(0) for lab in (0, 1)}
