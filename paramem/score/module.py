@@ -99,7 +99,8 @@ class BaselineScorer(PredictStage):
             paras = (s.get("paraphrases") or []) if self.use_neighbor else []
             para_slices.append((len(rows), len(rows) + len(paras)))
             rows += paras
-            row_starts += [0] * len(paras)
+            # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
+            row_starts += s.get("paraphrase_loss_starts") or [0] * len(paras)
         stats = self._stats(self.lm, rows, row_starts, n_grad_norms=len(batch) if self.use_gradnorm else 0)
         ref = self._stats(self.ref_lm, texts, starts) if self.ref_lm is not None else None
 
