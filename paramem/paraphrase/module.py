@@ -17,7 +17,9 @@ from paramem.paraphrase.fields import check_field, split_field
 from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, check_edit_range, validate
 from paramem.paraphrase.paraphraser import resolve
 from paramem.paraphrase.templates import load_templates
+from paramem.records import output_record
 from paramem.stage import PredictStage
+from paramem.textbatch import special_tokens_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,8 @@ class ParaphraseGenerator(PredictStage):
                  paraphrase_field: str | None = None, min_words: int = 3, semantic_similarity: bool = True,
                  min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC,
                  edit_similarity_range: list[float] | None = list(DEFAULT_EDIT_RANGE),
-                 check_entities: bool | None = None) -> None:
-        super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code)
+                 check_entities: bool | None = None, add_special_tokens: str | bool = "auto") -> None:
+        super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
         # Recorded as given: the alias, not the install path, names the shipped paraphraser.
         self.paraphraser_name = model if model is not None and resolve(model) != model else None
         self.settings = decoding.DecodingSettings(
@@ -130,11 +132,17 @@ class ParaphraseGenerator(PredictStage):
         return self.tokenizer.apply_chat_template([{"role": "user", "content": rendered}], tokenize=False,
                                                   add_generation_prompt=True)
 
+    def _tokenizer_kwargs(self) -> dict:
+        # A chat template writes its own BOS / role markers into the prompt text: the
+        # tokenizer must not add them a second time.
+        return {"add_special_tokens": False} if self.use_chat else special_tokens_kwargs(self.add_special_tokens)
+
     def _overhead(self, template) -> int:
-        """Prompt tokens a template adds around the text (constant: computed once)."""
+        """Prompt tokens a template adds around the text (constant: computed once); special
+        tokens the tokenizer adds (a LLaMA BOS) count as overhead too."""
         if template.name not in self._overheads:
             rendered = self._prompt(template, "")
-            self._overheads[template.name] = len(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+            self._overheads[template.name] = len(self.tokenizer(rendered, **self._tokenizer_kwargs())["input_ids"])
         return self._overheads[template.name]
 
     def _fit_text(self, text: str, ids: list[int], template) -> tuple[str, int, bool]:
@@ -146,20 +154,10 @@ class ParaphraseGenerator(PredictStage):
 
     def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request) -> list[list[str]]:
         """One generate call; returns ``num_return_sequences`` decoded texts per prompt."""
-        tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
-        prompt_len = enc["input_ids"].shape[1]
-        config = decoding.generation_config(self.settings, lo, hi, tok.pad_token_id, tok.eos_token_id, request)
-        procs = decoding.logits_processors(self.settings, keys, prompt_len, request.num_beams, min_new=lo,
-                                           max_new=hi, eos_id=tok.eos_token_id)
-        with decoding.own_generation_config(self.lm), torch.no_grad():
-            out = self.lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
-        new_ids = decoding.trim_generated(out, prompt_len, tok.eos_token_id)
-        texts = tok.batch_decode(new_ids, skip_special_tokens=True)
-        r = request.num_return_sequences
-        return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]
+        return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
+                                       self.device, self._tokenizer_kwargs())
 
     def process(self, batch: list[dict]) -> list[dict]:
         candidates: list[list[tuple[str, str]]] = [[] for _ in batch]  # (template name, raw text)
@@ -209,17 +207,14 @@ class ParaphraseGenerator(PredictStage):
                 if loss_start is not None:
                     para["loss_start_char"] = loss_start
                 paras.append(para)
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"), "text": s["text"],
-                   "field": field.field, "paraphrases": paras, "n_valid": sum(p["valid"] for p in paras),
-                   "truncated": cut, "settings": self.settings_record()}
-            for key in ("split", "loss_start_char"):
-                if key in s:
-                    rec[key] = s[key]
-            records.append(rec)
+            records.append(output_record(s, {"text": s["text"], "field": field.field, "paraphrases": paras,
+                                             "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
+                                             "settings": self.settings_record()}, carry=("loss_start_char",)))
         return records
 
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
+        from paramem.loggers import wandb_loggers
         from paramem.paraphrase.summary import FIGURE_NAME, similarity_figure, summarize_paraphrases
 
         summary, examples = summarize_paraphrases(path, self.settings.num_paraphrases)
@@ -229,9 +224,9 @@ class ParaphraseGenerator(PredictStage):
         print(f"[paramem] similarity histograms: {figure}")
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})
-            if type(logger).__name__ == "WandbLogger":
-                import wandb
+        for logger in wandb_loggers(self.loggers):
+            import wandb
 
-                logger.experiment.log({"paraphrase/similarity": wandb.Image(str(figure))})
-                logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
-                                 data=[list(e.values()) for e in examples])
+            logger.experiment.log({"paraphrase/similarity": wandb.Image(str(figure))})
+            logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
+                             data=[list(e.values()) for e in examples])

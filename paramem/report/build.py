@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,8 @@ from paramem.io import read_jsonl, to_json_safe
 from paramem.io import InputError, atomic_write_bytes
 from paramem.report.figures import histogram_figure, roc_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "group", "method", "metric", "value", "ci_low", "ci_high",
@@ -55,6 +58,10 @@ def write_report(
         "paired across methods scored on the same samples",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from paramem.score.blind import shift_warning
+
+    warning = shift_warning(groups)
+    meta["warnings"] = [warning] if warning else []
     metrics = {"meta": meta, **groups}
     text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(out_dir / "metrics.json", text.encode())
@@ -65,6 +72,8 @@ def write_report(
     }
     if wandb_run is not None:
         log_to_wandb(wandb_run, metrics, records, figures)
+    if warning:
+        log.warning(warning)
     return metrics
 
 
@@ -157,6 +166,7 @@ def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines += [f"{m.ljust(widths[0])}  {why}" for m, why in notes]
+    lines += [f"WARNING: {w}" for w in metrics.get("meta", {}).get("warnings", [])]
     return "\n".join(lines)
 
 
