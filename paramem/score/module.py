@@ -8,7 +8,8 @@ yields the statistics every token-level method shares (paramem.score.tokenstats)
 reference model adds one row per text; SaMIA adds one batched generate call. The blind
 baseline scores all texts at once when the outputs are merged. Every score in the output
 follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as
-``align_cosine`` and ``align_inner`` when the run dir has it.
+``align_cosine`` and ``align_inner`` when the run dir has it, influence (``influence.jsonl``)
+as ``influence_self``, ``tracin_self``, ``repsim_max`` and ``repsim_mean``.
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ class BaselineScorer(PredictStage):
         from paramem.score.join import write_scores
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
-                               extra=self.set_scores(path))
+                               extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=wandb_run(self.loggers))
         print(format_table(metrics))
