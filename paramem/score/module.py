@@ -165,7 +165,10 @@ class BaselineScorer(PredictStage):
             if "lower" in want:
                 slot["lower"] = add(text.lower(), start)
             if "neighbors" in want:
-                slot["neighbors"] = [add(p, 0) for p in s.get("paraphrases") or []]
+                # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
+                paras = s.get("paraphrases") or []
+                para_starts = s.get("paraphrase_loss_starts") or [0] * len(paras)
+                slot["neighbors"] = [add(p, st) for p, st in zip(paras, para_starts)]
             for key in ("recall_non", "recall_mem"):
                 if key in want:
                     slot[key] = add(text, start, self.prefix_ids[key])
