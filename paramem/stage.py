@@ -92,7 +92,9 @@ class PredictStage(pl.LightningModule):
         for name, value in sorted(self.hparams.items()):
             if name in self.result_neutral or name not in own:
                 continue
-            if name in self.model_settings and (value is not None or name == "model"):
+            if name == "model":  # the files that load, also when the argument is an alias or null
+                value = self.model_fingerprint()
+            elif name in self.model_settings and value is not None:
                 value = self.model_fingerprint(value)
             signature[name] = value
         signature.update(self.signature_extra())
