@@ -14,6 +14,7 @@ import os
 
 import torch
 
+from paramem.data.sample import carry_fields
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
 
@@ -120,26 +121,44 @@ class GradientAligner(PredictStage):
                 "scope": self.scope if self.scope != "layers" else f"layers:{self.n_layers}",
                 "truncated": any(enc.truncated[r] for r in (orig, *paras)),
             }
-            if "split" in s:
-                rec["split"] = s["split"]
-            records.append(rec)
+            records.append(carry_fields(s, rec))
         return records
 
     def on_outputs_merged(self, path) -> None:
-        from paramem.io import read_jsonl
-
-        n = n_none = 0
-        cos = {0: [], 1: []}
-        for _, rec in read_jsonl(path):
-            n += 1
-            if rec["cosine"] is None:
-                n_none += 1
-            else:
-                cos[rec["label"]].append(rec["cosine"])
-        mean = {lab: (sum(v) / len(v) if v else float("nan")) for lab, v in cos.items()}
-        print(f"[paramem] alignment ({self.scope}): {n} samples, {n_none} without a valid paraphrase "
-              f"(cosine null); mean cosine members {mean[1]:.4f}, non-members {mean[0]:.4f}")
-        metrics = {"align/n_samples": n, "align/n_without_paraphrase": n_none,
-                   "align/mean_cosine_member": mean[1], "align/mean_cosine_nonmember": mean[0]}
+        summary = alignment_summary(path)
+        by_exposure = summary.pop("mean_cosine_by_exposure")
+        print(f"[paramem] alignment ({self.scope}): {summary['n_samples']} samples, "
+              f"{summary['n_without_paraphrase']} without a valid paraphrase (cosine null); mean cosine members "
+              f"{summary['mean_cosine_member']:.4f}, non-members {summary['mean_cosine_nonmember']:.4f}")
+        if by_exposure:
+            print("[paramem] mean cosine by exposure (0 = non-members): "
+                  + ", ".join(f"{e}: {v['mean']:.4f} (n={v['n']})" for e, v in by_exposure.items()))
+        metrics = {f"align/{k}": v for k, v in summary.items()}
+        metrics.update({f"align/exposure={e}/mean_cosine": v["mean"] for e, v in by_exposure.items()})
         for logger in self.loggers:
             logger.log_metrics(metrics)
+
+
+def alignment_summary(path) -> dict:
+    """Counts and mean cosines of an alignment.jsonl: members vs non-members, and per
+    exposure (``{"<e>": {"mean", "n"}}``, 0 = non-members) when the records carry one."""
+    from paramem.io import read_jsonl
+
+    n = n_none = 0
+    cos: dict[int, list[float]] = {0: [], 1: []}
+    by_exposure: dict[int, list[float]] = {}
+    for _, rec in read_jsonl(path):
+        n += 1
+        if rec["cosine"] is None:
+            n_none += 1
+            continue
+        cos[rec["label"]].append(rec["cosine"])
+        if rec.get("exposure") is not None:
+            by_exposure.setdefault(int(rec["exposure"]), []).append(rec["cosine"])
+
+    def mean(v: list[float]) -> float:
+        return sum(v) / len(v) if v else float("nan")
+
+    return {"n_samples": n, "n_without_paraphrase": n_none, "mean_cosine_member": mean(cos[1]),
+            "mean_cosine_nonmember": mean(cos[0]),
+            "mean_cosine_by_exposure": {str(e): {"mean": mean(v), "n": len(v)} for e, v in sorted(by_exposure.items())}}

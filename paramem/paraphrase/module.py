@@ -152,7 +152,7 @@ class ParaphraseGenerator(PredictStage):
             rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"), "text": s["text"],
                    "paraphrases": paras, "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
                    "settings": self.settings_record()}
-            for key in ("split", "loss_start_char"):
+            for key in ("split", "exposure", "loss_start_char"):
                 if key in s:
                     rec[key] = s[key]
             records.append(rec)

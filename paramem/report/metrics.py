@@ -267,11 +267,13 @@ def evaluate(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    extra_groups: Mapping[str, Sequence[Mapping]] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Metrics with CIs per group and method.
 
     Groups: "all", plus "<key>=<value>" for each key in ``group_by`` whose records carry
-    more than one distinct value (records without the key count only in "all"). A method
+    more than one distinct value (records without the key count only in "all"), plus
+    ``extra_groups`` as given (e.g. the exposure groups of ``paramem.report.dose``). A method
     absent from a record, or with a None/NaN/inf score, counts as dropped for it.
     ``n_resamples=0`` skips the bootstrap (every "ci" is None).
 
@@ -294,6 +296,7 @@ def evaluate(
         if len(values) > 1:
             for v in values:
                 groups[f"{key}={v}"] = [r for r in records if r.get(key) is not None and str(r[key]) == v]
+    groups.update({name: list(recs) for name, recs in (extra_groups or {}).items()})
 
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for gname, grecs in groups.items():

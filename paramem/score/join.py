@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from paramem.data.sample import carry_fields
 from paramem.io import atomic_write_jsonl, read_jsonl
 
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
@@ -19,8 +20,7 @@ def write_scores(baselines: str | Path, alignment: str | Path | None, out: str |
     records = []
     for _, rec in read_jsonl(baselines):
         row = {"uid": rec["uid"], "label": rec["label"], "domain": rec.get("domain", "default")}
-        if "split" in rec:
-            row["split"] = rec["split"]
+        carry_fields(rec, row)
         row["scores"] = dict(rec["scores"])
         if align:
             row["scores"].update(align.get(str(rec["uid"]), dict.fromkeys(ALIGN_METHODS)))

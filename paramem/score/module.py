@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from paramem.data.sample import carry_fields
 from paramem.io import InputError
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
@@ -127,15 +128,13 @@ class BaselineScorer(PredictStage):
             scores = {k: (v if v is None or math.isfinite(v) else None) for k, v in scores.items()}
             rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
                    "n_tokens": st["n_tokens"], "truncated": st["truncated"], "scores": scores}
-            if "split" in s:
-                rec["split"] = s["split"]
-            records.append(rec)
+            records.append(carry_fields(s, rec))
         return records
 
     # -- report ----------------------------------------------------------------------------
     def on_outputs_merged(self, path: Path) -> None:
         from paramem.score.join import write_scores
-        from paramem.report.build import format_table, write_report
+        from paramem.report.build import format_report, write_report
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl")
         run = None
@@ -144,4 +143,4 @@ class BaselineScorer(PredictStage):
                 run = logger.experiment
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=run)
-        print(format_table(metrics))
+        print(format_report(metrics))
