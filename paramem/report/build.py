@@ -19,7 +19,7 @@ from paramem.io import InputError, atomic_write_bytes
 from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
 from paramem.report.figures import dose_response_figure, histogram_figure, roc_figure
-from paramem.report.metrics import METRICS, discover_methods, evaluate
+from paramem.report.metrics import METRICS, discover_methods, evaluate, group_records
 
 CSV_COLUMNS = (
     "group", "method", "metric", "value", "ci_low", "ci_high",
@@ -39,15 +39,20 @@ def _groups(metrics: Mapping[str, Any]) -> dict[str, Any]:
 def evaluate_report(records: Sequence[Mapping], methods: Sequence[str], group_by: Sequence[str],
                     n_resamples: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(groups, calibration summary, dose-response summary). Every group holds the
-    fixed-sign methods on its records and ``calibrated/<method>`` on its evaluation-half
-    records; with exposures, the groups ``exposure=<e>`` are added."""
-    groups = evaluate(records, methods=methods, group_by=group_by, n_resamples=n_resamples, seed=seed,
-                      extra_groups=exposure_groups(records))
+    fixed-sign methods on its records and ``calibrated/<method>`` on those of its records
+    that fall in the evaluation half; with exposures, the groups ``exposure=<e>`` are added."""
+    groups_of = {**group_records(records, group_by), **exposure_groups(records)}
+    groups_of.pop("all")
+    groups = evaluate(records, methods=methods, group_by=(), n_resamples=n_resamples, seed=seed,
+                      extra_groups=groups_of)
     held_out, calibration = calibrated_records(records, methods, seed=seed)
-    calibrated = evaluate(held_out, methods=[CALIBRATED + m for m in methods], group_by=group_by,
-                          n_resamples=n_resamples, seed=seed, extra_groups=exposure_groups(held_out))
+    by_uid = {r["uid"]: r for r in held_out}
+    calibrated = evaluate(held_out, methods=[CALIBRATED + m for m in methods], group_by=(),
+                          n_resamples=n_resamples, seed=seed,
+                          extra_groups={g: [by_uid[r["uid"]] for r in recs if r["uid"] in by_uid]
+                                        for g, recs in groups_of.items()})
     for gname, per_method in calibrated.items():
-        groups.setdefault(gname, {}).update(per_method)
+        groups[gname].update(per_method)
     return groups, calibration, dose_summary(records, methods, n_resamples, seed)
 
 

@@ -260,6 +260,17 @@ def discover_methods(records: Iterable[Mapping]) -> list[str]:
     return sorted(methods)
 
 
+def group_records(records: Sequence[Mapping], group_by: Sequence[str]) -> dict[str, list[Mapping]]:
+    """{"all": records, "<key>=<value>": ...} for each key with more than one value."""
+    groups: dict[str, list[Mapping]] = {"all": list(records)}
+    for key in group_by:
+        values = sorted({str(r[key]) for r in records if r.get(key) is not None})
+        if len(values) > 1:
+            for v in values:
+                groups[f"{key}={v}"] = [r for r in records if r.get(key) is not None and str(r[key]) == v]
+    return groups
+
+
 def evaluate(
     records: Sequence[Mapping],
     methods: Sequence[str] | None = None,
@@ -290,12 +301,7 @@ def evaluate(
         if not (isinstance(r.get("label"), bool) or r.get("label") in (0, 1)):
             raise ValueError(f"record uid={r.get('uid')!r}: label {r.get('label')!r} is not 0 or 1")
     methods = list(methods) if methods is not None else discover_methods(records)
-    groups: dict[str, list[Mapping]] = {"all": records}
-    for key in group_by:
-        values = sorted({str(r[key]) for r in records if r.get(key) is not None})
-        if len(values) > 1:
-            for v in values:
-                groups[f"{key}={v}"] = [r for r in records if r.get(key) is not None and str(r[key]) == v]
+    groups = group_records(records, group_by)
     groups.update({name: list(recs) for name, recs in (extra_groups or {}).items()})
 
     result: dict[str, dict[str, dict[str, Any]]] = {}
