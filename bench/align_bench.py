@@ -43,7 +43,7 @@ from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_n
                     samples_with_paraphrases, setup_run, sync, write_json)
 from paramem.align.gram import align_batch  # noqa: E402
 from paramem.align.module import GradientAligner, layout  # noqa: E402
-from paramem.textbatch import encode  # noqa: E402
+from paramem.textbatch import encode, forward  # noqa: E402
 
 
 def make_aligner(model, tok, device: str, run_dir: str, max_length: int, max_rows: int) -> GradientAligner:
@@ -52,12 +52,11 @@ def make_aligner(model, tok, device: str, run_dir: str, max_length: int, max_row
 
 
 def pretokenize(tok, samples, bs: int, max_length: int, device: str) -> list[tuple]:
-    """Per batch: (input_ids (R,T), attention_mask (R,T), groups), R = batch x (1+K)."""
+    """Per batch: (TokenBatch of R rows, groups), R = batch x (1+K)."""
     out = []
     for i in range(0, len(samples), bs):
         texts, _, groups = layout(samples[i:i + bs])  # the stage's own row layout
-        enc = encode(tok, texts, max_length, device)
-        out.append((enc.input_ids, enc.attention_mask, groups))
+        out.append((encode(tok, texts, max_length, device), groups))
     return out
 
 
@@ -68,16 +67,16 @@ def run_loop(al, samples, bs: int) -> None:
 
 
 def run_core(model, batches, max_rows: int) -> None:
-    for ids, am, groups in batches:
-        align_batch(model, ids, am, groups, max_rows=max_rows)
+    for enc, groups in batches:
+        align_batch(model, enc, groups, max_rows=max_rows)
 
 
 def run_forward(model, batches, max_rows: int) -> None:
     with torch.inference_mode():
-        for ids, am, _ in batches:
-            for j in range(0, ids.shape[0], max_rows):
-                model(input_ids=ids[j:j + max_rows], attention_mask=am[j:j + max_rows],
-                      use_cache=False).logits[:, -1, :1].sum().item()
+        for enc, _ in batches:
+            R = enc.input_ids.shape[0]
+            for j in range(0, R, max_rows):
+                forward(model, enc.select(list(range(j, min(j + max_rows, R)))))[:, -1, :1].sum().item()
 
 
 def run_reference(model, texts_ids: list[list[torch.Tensor]], device: str, full: bool = False) -> None:

@@ -29,12 +29,16 @@ import torch  # noqa: E402
 from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
                     samples_with_paraphrases, setup_run, sync, write_json)
 from paramem.score.module import BaselineScorer  # noqa: E402
-from paramem.textbatch import encode  # noqa: E402
+from paramem.textbatch import encode, forward  # noqa: E402
+
+# The registered methods that need no external input (pool, corpus, reference, generation).
+TOKEN_METHODS = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm")
 
 
 def make_scorer(model, tok, device: str, run_dir: str, full: bool, max_length: int, rows: int):
-    return in_memory(BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, lowercase=full,
-                                    neighbor=full, gradnorm=full, rows_per_forward=rows), model, tok, device)
+    methods = list(TOKEN_METHODS) if full else ["loss", "zlib", "mink", "minkpp"]
+    return in_memory(BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, methods=methods,
+                                    rows_per_forward=rows), model, tok, device)
 
 
 def run_scorer(sc, samples, bs: int) -> None:
@@ -50,8 +54,7 @@ def run_forward(model, tok, samples, bs: int, rows: int, max_length: int, device
             texts += [p for s in batch for p in s["paraphrases"]]
             for j in range(0, len(texts), rows):
                 enc = encode(tok, texts[j:j + rows], max_length, device)
-                model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
-                      position_ids=enc.position_ids, use_cache=False).logits[:, -1, :1].sum().item()
+                forward(model, enc)[:, -1, :1].sum().item()
 
 
 def main(argv=None) -> dict:

@@ -74,9 +74,11 @@ def atomic_open(path: str | Path, mode: str = "w"):
     """A temporary file beside ``path``; on success fsync + rename over ``path``, so no
     reader ever sees half a file. It gets the mode a plain open() would give (mkstemp's
     0600 would make shared result folders unreadable to the team)."""
+    from paramem.resume import temp_prefix
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f

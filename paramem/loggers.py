@@ -31,15 +31,27 @@ def ensure_wandb_mode() -> str:
     return mode
 
 
-def report_wandb_runs(loggers) -> None:
-    """Say where each W&B run lives (offline runs must be synced by hand)."""
+def wandb_loggers(loggers) -> list:
+    """The W&B loggers among a trainer's ``loggers`` (the one place that tells them apart)."""
     from lightning.pytorch.loggers import WandbLogger
 
-    for logger in loggers or []:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            run = logger.experiment
-            where = getattr(run, "dir", None)
-            if os.environ.get("WANDB_MODE") == "offline" and where:
-                print(f"[paramem] W&B offline run: {Path(where).parent}  (upload: wandb sync {Path(where).parent})")
-            elif getattr(run, "url", None):
-                print(f"[paramem] W&B run: {run.url}")
+    return [logger for logger in loggers or [] if isinstance(logger, WandbLogger)]
+
+
+def wandb_run(loggers):
+    """The run of the first W&B logger (started if it was not yet), or None without one."""
+    found = wandb_loggers(loggers)
+    return found[0].experiment if found else None
+
+
+def report_wandb_runs(loggers) -> None:
+    """Say where each W&B run lives (offline runs must be synced by hand)."""
+    for logger in wandb_loggers(loggers):
+        if logger._experiment is None:  # never started: nothing was logged
+            continue
+        run = logger.experiment
+        where = getattr(run, "dir", None)
+        if os.environ.get("WANDB_MODE") == "offline" and where:
+            print(f"[paramem] W&B offline run: {Path(where).parent}  (upload: wandb sync {Path(where).parent})")
+        elif getattr(run, "url", None):
+            print(f"[paramem] W&B run: {run.url}")

@@ -29,13 +29,20 @@ class PredictStage(pl.LightningModule):
         dtype: ``auto`` (bf16 on capable GPUs, else float32), float32, bfloat16, float16.
         max_length: texts longer than this many tokens are truncated (and say so).
         trust_remote_code: allow code from the model repo (off by default).
+        add_special_tokens: ``auto`` (the tokenizer's own default, as ``tokenizer.encode(text)``:
+            BOS first for LLaMA-family models), ``true`` or ``false``.
     """
 
     output_name = "predictions.jsonl"
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
-                 max_length: int = 512, trust_remote_code: bool = False) -> None:
+                 max_length: int = 512, trust_remote_code: bool = False,
+                 add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
+        from paramem.textbatch import special_tokens_kwargs
+
+        special_tokens_kwargs(add_special_tokens)  # validates
+        self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
         self.model_name = model
         self.dtype_name = dtype
@@ -66,7 +73,8 @@ class PredictStage(pl.LightningModule):
     def run_signature(self) -> dict:
         """Settings a resumed run must share with the results already in the run dir."""
         return {"stage": type(self).__name__, "model_fingerprint": self.model_fingerprint(),
-                "dtype": self.dtype_name, "max_length": self.max_length, **self.signature_extra()}
+                "dtype": self.dtype_name, "max_length": self.max_length,
+                "add_special_tokens": self.add_special_tokens, **self.signature_extra()}
 
     def signature_extra(self) -> dict:
         return {}

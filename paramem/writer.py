@@ -2,16 +2,17 @@
 
 Each rank appends the records its ``predict_step`` returns to a shard of its own
 (``<run_dir>/shards/<stem>/rank<R>-<id>.jsonl``, a new file per attempt so a shard torn by
-a kill is never appended to). At the end, after a barrier, rank 0 merges the previous
-final file and every shard, keeps the first record per uid, sorts by uid, and replaces
-``<run_dir>/<output_name>`` atomically. On start every rank reads what is already done and
-the datamodule skips those uids, so a rerun into the same run dir resumes.
+a kill is never appended to), each record stamped with the ``input_hash`` of its sample.
+At the end, after a barrier, rank 0 merges the previous final file and every shard, keeps
+per uid the first record computed from the current input, sorts by uid, and replaces
+``<run_dir>/<output_name>`` atomically. On start every rank reads what is already on disk
+and the datamodule skips the uids whose record can be reused (paramem.resume), so a rerun
+into the same run dir resumes, recomputes changed samples and drops removed ones.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import uuid
 from pathlib import Path
@@ -21,8 +22,8 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl
+from paramem.resume import HASH_FIELD, ResumePlan, input_hash, remove_stale_temps
 
-log = logging.getLogger(__name__)
 
 
 def shard_dir_for(output: Path) -> Path:
@@ -40,22 +41,29 @@ def _records(path: Path, output: Path):
     yield from read_jsonl(path, allow_truncated_tail=path != output)
 
 
-def done_uids(output: str | Path) -> set[str]:
-    """uids with a complete record in the final file or any shard."""
+def earlier_records(output: str | Path) -> dict[str, set[str | None]]:
+    """uid -> input hashes of its complete records in the final file and the shards."""
     output = Path(output)
-    done: set[str] = set()
+    earlier: dict[str, set[str | None]] = {}
     for path in _sources(output):
         for line_no, record in _records(path, output):
             if "uid" not in record:
                 raise InputError(f"{path}:{line_no}: record has no 'uid' field")
-            done.add(str(record["uid"]))
-    return done
+            earlier.setdefault(str(record["uid"]), set()).add(record.get(HASH_FIELD))
+    return earlier
 
 
-def merge_shards(output: str | Path) -> int:
-    """Merge final file + shards into ``output`` (dedup by uid, sorted); remove the shards.
+def done_uids(output: str | Path) -> set[str]:
+    """uids with a complete record in the final file or any shard (whatever its input)."""
+    return set(earlier_records(output))
 
-    Memory holds one (file, offset) per uid, not the records themselves.
+
+def merge_shards(output: str | Path, plan: ResumePlan | None = None) -> int:
+    """Merge final file + shards into ``output`` (one record per uid, sorted); remove the shards.
+
+    With a ``plan``, a record is kept only when it was computed from the current input
+    (uid and input hash match); without one, the first record per uid wins. Memory holds
+    one (file, offset) per uid, not the records themselves.
     """
     output = Path(output)
     sources = _sources(output)
@@ -67,8 +75,9 @@ def merge_shards(output: str | Path) -> int:
                 start, offset = offset, offset + len(line)
                 if not line.endswith(b"\n") or not line.strip():
                     continue  # torn tail of a killed writer (or blank): redone on rerun
-                uid = _uid_of(line, path)
-                index.setdefault(uid, (src_idx, start))
+                uid, record_hash = _key_of(line, path)
+                if plan is None or plan.keeps(uid, record_hash):
+                    index.setdefault(uid, (src_idx, start))
 
     def ordered():
         handles = [open(p, "rb") for p in sources]
@@ -96,11 +105,11 @@ def _loads(line: bytes, path: Path) -> dict:
         raise InputError(f"{path}: malformed record during merge ({e})") from None
 
 
-def _uid_of(line: bytes, path: Path) -> str:
+def _key_of(line: bytes, path: Path) -> tuple[str, str | None]:
     record = _loads(line, path)
     if "uid" not in record:
         raise InputError(f"{path}: record without 'uid' during merge")
-    return str(record["uid"])
+    return str(record["uid"]), record.get(HASH_FIELD)
 
 
 def check_signature(output: Path, signature: dict | None, resuming: bool, write: bool) -> None:
@@ -134,20 +143,30 @@ class ShardedPredictionWriter(BasePredictionWriter):
         self.output: Path | None = None
         self.n_written = 0
         self.n_skipped = 0
+        self.plan: ResumePlan | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
         self.output = Path(pl_module.run_dir) / pl_module.output_name
-        done = done_uids(self.output)
-        signature = getattr(pl_module, "run_signature", lambda: None)()
-        check_signature(self.output, signature, bool(done), write=trainer.is_global_zero)
-        self.n_skipped = len(done)
+        if trainer.is_global_zero:  # leftovers of a merge killed before its rename
+            remove_stale_temps(self.output.parent)
+        earlier = earlier_records(self.output)
         datamodule = trainer.datamodule
+        samples = getattr(datamodule, "samples", None)
+        if samples is not None:
+            self.plan = ResumePlan.build({s["uid"]: input_hash(s) for s in samples}, earlier)
+            done = self.plan.reused
+        else:  # no sample list to compare with: resume by uid alone
+            self.plan, done = None, set(earlier)
+        signature = getattr(pl_module, "run_signature", lambda: None)()
+        check_signature(self.output, signature, bool(earlier), write=trainer.is_global_zero)
+        self.n_skipped = len(done)
         if datamodule is not None and hasattr(datamodule, "exclude_uids"):
             datamodule.exclude_uids = done
-        if done and trainer.is_global_zero:
-            log.warning("resuming %s: %d samples already done are skipped", self.output, len(done))
+        if earlier and trainer.is_global_zero:
+            print(f"[paramem] resuming {self.output}: " + (self.plan.summary() if self.plan else
+                                                          f"{len(done)} reused"))
         # Nobody writes before every rank has read the same done-set (same sharding).
         trainer.strategy.barrier("paramem-writer-setup")
         todo = getattr(datamodule, "predict_samples", None)
@@ -170,6 +189,9 @@ class ShardedPredictionWriter(BasePredictionWriter):
     ) -> None:
         if not prediction:
             return
+        hashes = self.plan.current if self.plan is not None else {str(s["uid"]): input_hash(s) for s in batch}
+        for record in prediction:
+            record[HASH_FIELD] = hashes[str(record["uid"])]
         f = self._open(trainer)
         # One write call per batch: a kill leaves at most one torn line at the tail.
         f.write("".join(dumps(r) + "\n" for r in prediction))
@@ -185,8 +207,8 @@ class ShardedPredictionWriter(BasePredictionWriter):
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("paramem-writer-merge")
         if trainer.is_global_zero:
-            n = merge_shards(self.output)
-            print(f"[paramem] {n} records in {self.output} ({self.n_skipped} from earlier runs)")
+            n = merge_shards(self.output, self.plan)
+            print(f"[paramem] {n} records in {self.output} ({self.n_skipped} reused from earlier runs)")
             hook = getattr(pl_module, "on_outputs_merged", None)
             if hook is not None:
                 hook(self.output)

@@ -84,9 +84,25 @@ def test_alignment_and_scores_schema(tiny_run, tmp_path):
     assert len(scores) == 32
     methods = set(scores[0]["scores"])
     assert {"loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm", "align_cosine",
-            "align_inner"} <= methods
+            "align_inner", "recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow"} <= methods
+    assert all(isinstance(r["scores"]["blind_bow"], float) for r in scores)
     for name in ("metrics.json", "metrics.csv", "roc.png", "histograms.png"):
         assert (run_dir / name).stat().st_size > 0
+
+
+def test_layers_scope_through_the_cli(tiny_run, tmp_path):
+    """The stage's frozen model still gives the ``layers`` scope its gradients; the record
+    says which scope, and its norm holds the head's (disjoint parameters: squares add)."""
+    norms = {}
+    for scope in ("head", "layers"):
+        run_dir = _copy_model(tiny_run, tmp_path / scope)
+        run_cli(["predict", "--config", str(CONFIGS / "align/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE,
+                 *QUIET, "--model.init_args.scope", scope, "--model.init_args.n_layers", "1"])
+        rows = read_jsonl(run_dir / "alignment.jsonl")
+        assert {r["scope"] for r in rows} == {"head" if scope == "head" else "layers:1"}
+        norms[scope] = {r["uid"]: r["grad_norm"] for r in rows}
+    assert norms["layers"].keys() == norms["head"].keys()
+    assert all(norms["layers"][u] > norms["head"][u] > 0 for u in norms["head"])
 
 
 def test_alignment_refuses_inference_mode(tiny_run, tmp_path):

@@ -24,15 +24,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from paramem.textbatch import TokenBatch, forward
+
 Group = tuple[int, Sequence[int]]
-
-
-def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    # HF causal LMs number positions 0..T-1 regardless of padding unless told otherwise;
-    # with left padding that would shift every real token and change the model's output
-    # compared with the same text unpadded.  Counting only real tokens makes padded and
-    # unpadded runs agree on both padding sides.
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B,T)
 
 
 @contextlib.contextmanager
@@ -68,28 +62,23 @@ def check_raw_logits(seen: dict, logits: torch.Tensor) -> None:
         )
 
 
-def _forward(model, input_ids, attention_mask, loss_mask, dtype, features=True):
+def _forward(model, batch: TokenBatch, dtype, features=True):
     """One forward; (H, E, n, loss) with ``loss`` still attached to the graph.
 
     H (B,T,d) and E (B,T,V) cover all T positions; the last is always zero.
+    Position t counts when it and token t+1 are real and token t+1 is a target.
 
     ``features=False`` skips H and E (returned as None) when only the loss is wanted.
     """
     with head_io(model) as seen:
-        out = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=_position_ids(attention_mask),
-            use_cache=False,
-        )
-    logits = out.logits  # (B,T,V)
+        logits = forward(model, batch)  # (B,T,V)
     check_raw_logits(seen, logits)
 
+    input_ids, attention_mask = batch.input_ids, batch.attention_mask
     # All T positions are kept, the last one (it predicts nothing) masked: slicing it off
     # would make every (B,T,V) op below copy a non-contiguous view first.
-    valid = attention_mask.bool() & F.pad(attention_mask[:, 1:], (0, 1)).bool()  # (B,T)
-    if loss_mask is not None:
-        valid = valid & F.pad(loss_mask[:, 1:], (0, 1)).bool()
+    predicted = attention_mask[:, 1:].bool() & batch.target_mask[:, 1:].bool()  # (B,T-1)
+    valid = attention_mask.bool() & F.pad(predicted, (0, 1))  # (B,T)
     n = valid.sum(-1)  # (B,)
     target = F.pad(input_ids[:, 1:], (0, 1)).unsqueeze(-1)  # (B,T,1) last entry a dummy 0
 
@@ -158,16 +147,16 @@ def _host_probs_and_token_loss(logits: torch.Tensor, target: torch.Tensor, dtype
     return probs.view(B, T, V), tok_loss.view(B, T)
 
 
-def head_features(model, input_ids, attention_mask, loss_mask=None, dtype=torch.float32):
+def head_features(model, batch: TokenBatch, dtype=torch.float32):
     """Head-gradient factors of a padded batch (either padding side, any lengths).
 
     Returns ``H`` (B,T-1,d), ``E`` (B,T-1,V) — zero at positions that predict nothing
-    (pad, or ``loss_mask`` 0 at the predicted token) — ``n`` (B,) valid positions and
+    (pad, or the predicted token is no target) — ``n`` (B,) valid positions and
     ``loss`` (B,) the mean token cross-entropy per text (NaN where ``n == 0``).
     Row b's head gradient is ``E[b]^T H[b] / n[b]``.
     """
     with torch.no_grad():
-        H, E, n, loss = _forward(model, input_ids, attention_mask, loss_mask, dtype)
+        H, E, n, loss = _forward(model, batch, dtype)
     return H[:, :-1], E[:, :-1], n, loss  # the last position predicts nothing
 
 
@@ -213,8 +202,7 @@ def _chunks(groups: Sequence[Group], max_rows: int) -> list[list[int]]:
 
 
 @torch.no_grad()
-def head_terms(model, input_ids, attention_mask, groups, loss_mask=None,
-               dtype=torch.float32, max_rows: int = 16):
+def head_terms(model, batch: TokenBatch, groups, dtype=torch.float32, max_rows: int = 16):
     """Squared norms, original-vs-paraphrase inner products and losses, still on device.
 
     Returns ``(sq, cross, loss)``: per group, ``sq`` (1+K,) squared head-gradient norms of
@@ -225,19 +213,15 @@ def head_terms(model, input_ids, attention_mask, groups, loss_mask=None,
     sq: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
     cross: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
     loss: list[torch.Tensor] = [None] * len(groups)  # type: ignore[list-item]
-    dev = input_ids.device
     for chunk in _chunks(groups, max_rows):
         # Each group's rows are laid out contiguously so its paraphrases are a view of E.
         rows = [r for gi in chunk for r in (groups[gi][0], *groups[gi][1])]
-        idx = torch.tensor(rows, device=dev)
-        am = attention_mask.index_select(0, idx)  # (R,T)
+        sub = batch.select(rows)  # (R,T)
         # Drop columns that are padding in every row of the chunk (either side).
-        cols = am.any(0).nonzero().squeeze(-1).tolist()  # one small host sync per chunk
-        lo, hi = (cols[0], cols[-1] + 1) if cols else (0, am.shape[1])
-        am = am[:, lo:hi]
-        ids = input_ids.index_select(0, idx)[:, lo:hi]  # (R,T')
-        lm = None if loss_mask is None else loss_mask.index_select(0, idx)[:, lo:hi]
-        H, E, n, ls = _forward(model, ids, am, lm, dtype)  # (R,T',d) (R,T',V) (R,) (R,)
+        cols = sub.attention_mask.any(0).nonzero().squeeze(-1).tolist()  # one small host sync per chunk
+        if cols:
+            sub = sub.select(list(range(len(rows))), slice(cols[0], cols[-1] + 1))  # (R,T')
+        H, E, n, ls = _forward(model, sub, dtype)  # (R,T',d) (R,T',V) (R,) (R,)
         self_ip = gram_inner(H, E, n, H, E, n)  # (R,)
         s = 0
         for gi in chunk:
@@ -283,21 +267,20 @@ def summarize(groups: Sequence[Group], sq, cross, loss) -> list[dict]:
     return out
 
 
-def align_batch(model, input_ids, attention_mask, groups: Sequence[Group], loss_mask=None,
-                dtype=torch.float32, max_rows: int = 16) -> list[dict]:
+def align_batch(model, batch: TokenBatch, groups: Sequence[Group], dtype=torch.float32,
+                max_rows: int = 16) -> list[dict]:
     """Head-scope alignment of each original with its paraphrases.
 
-    ``input_ids``/``attention_mask`` (R,T) hold every text once (padded either side);
-    ``groups`` lists ``(original_row, [paraphrase_rows])`` (K may differ, may be 0);
-    ``loss_mask`` (R,T) optionally restricts the loss to some tokens (e.g. answers).
+    ``batch`` (R rows) holds every text once (padded either side), its ``target_mask``
+    restricting the loss to some tokens (e.g. answers);
+    ``groups`` lists ``(original_row, [paraphrase_rows])`` (K may differ, may be 0).
     Returns one dict per group: ``cosines`` (K), ``cos_mean``, ``inner_products`` (K),
     ``ip_mean``, ``grad_norm``, ``paraphrase_grad_norms`` (K), ``loss``,
     ``paraphrase_losses`` (K), ``row``, ``paraphrase_rows``.  Cosines are NaN where a
     gradient is zero (no predicted token); means over K = 0 are NaN.
     """
     warn_if_training(model)
-    return summarize(groups, *head_terms(model, input_ids, attention_mask, groups,
-                                         loss_mask, dtype, max_rows))
+    return summarize(groups, *head_terms(model, batch, groups, dtype, max_rows))
 
 
 def warn_if_training(model) -> None:

@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from paramem.data.sample import carry_fields
+from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
 
@@ -54,8 +54,9 @@ def layout(batch: list[dict]) -> tuple[list[str], list[int], list[tuple[int, lis
 
 class GradientAligner(PredictStage):
     """Args (beyond PredictStage's):
-        scope: ``head`` (exact output-layer gradient via the Gram trick), ``layers`` (last
-            ``n_layers`` blocks + final norm + head) or ``full`` (every parameter).
+        scope: a name in ``paramem.align.scopes.SCOPES``: ``head`` (exact output-layer
+            gradient via the Gram trick), ``layers`` (last ``n_layers`` blocks + final norm
+            + head) or ``full`` (every parameter).
         n_layers: blocks in the ``layers`` scope.
         gram_dtype: dtype of the gradient factors / dot products (float32 by default, also
             for a bf16 model).
@@ -67,13 +68,13 @@ class GradientAligner(PredictStage):
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
-                 gram_dtype: str = "float32", max_rows: int = 16, memory_budget_gb: float | None = None) -> None:
-        super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
-        from paramem.align.scopes import SCOPES
+                 gram_dtype: str = "float32", max_rows: int = 16, memory_budget_gb: float | None = None,
+                 add_special_tokens: str | bool = "auto") -> None:
+        super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
+        from paramem.align.scopes import get_scope
         from paramem.models.loading import resolve_dtype
 
-        if scope not in SCOPES:
-            raise ValueError(f"scope {scope!r} unknown; one of {', '.join(SCOPES)}")
+        get_scope(scope)  # an unknown name fails here, before any model loads
         self.scope, self.n_layers, self.max_rows = scope, n_layers, max_rows
         self.gram_dtype = resolve_dtype(gram_dtype)
         self.memory_budget_gb = memory_budget_gb
@@ -96,20 +97,19 @@ class GradientAligner(PredictStage):
         log.info("alignment scope %s: about %.3f GiB per group", self.scope, est / 2**30)
 
     def process(self, batch: list[dict]) -> list[dict]:
-        from paramem.align.scopes import align_scope
+        from paramem.align.scopes import align_scope, get_scope
 
         rows, starts, groups = layout(batch)
-        enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts)
+        enc = encode(self.tokenizer, rows, self.max_length, self.device, loss_start_chars=starts,
+                     add_special_tokens=self.add_special_tokens)
         with torch.enable_grad():  # Lightning's predict loop runs under no_grad
-            results = align_scope(self.lm, enc.input_ids, enc.attention_mask, groups, scope=self.scope,
-                                  n_layers=self.n_layers, loss_mask=enc.target_mask, dtype=self.gram_dtype,
-                                  max_rows=self.max_rows)
+            results = align_scope(self.lm, enc, groups, scope=self.scope, n_layers=self.n_layers,
+                                  dtype=self.gram_dtype, max_rows=self.max_rows)
         records = []
         for s, (orig, paras), res in zip(batch, groups, results):
             k = len(paras)
             self.n_without_paraphrase += k == 0
-            rec = {
-                "uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
+            rec = output_record(s, {
                 "cosine": _finite(res["cos_mean"]) if k else None,
                 "inner": _finite(res["ip_mean"]) if k else None,
                 "cosines": [_finite(c) for c in res["cosines"]],
@@ -118,10 +118,10 @@ class GradientAligner(PredictStage):
                 "loss": _finite(res["loss"]),
                 "para_losses": [_finite(x) for x in res["paraphrase_losses"]],
                 "n_paraphrases": k,
-                "scope": self.scope if self.scope != "layers" else f"layers:{self.n_layers}",
+                "scope": get_scope(self.scope).label(self.n_layers),
                 "truncated": any(enc.truncated[r] for r in (orig, *paras)),
-            }
-            records.append(carry_fields(s, rec))
+            })
+            records.append(rec)
         return records
 
     def on_outputs_merged(self, path) -> None:

@@ -52,19 +52,6 @@ def normalize_paraphrases(value: Any, where: str) -> list[str] | None:
     return out
 
 
-# Optional sample fields every stage copies into its output records, so any output file
-# can be grouped by them without a join.
-CARRIED_FIELDS = ("split", "exposure")
-
-
-def carry_fields(sample: dict, record: dict) -> dict:
-    """Copy the optional ``CARRIED_FIELDS`` ``sample`` has into ``record``; returns it."""
-    for key in CARRIED_FIELDS:
-        if key in sample:
-            record[key] = sample[key]
-    return record
-
-
 def make_sample(
     *,
     uid: str,

@@ -26,7 +26,7 @@ from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_i
 from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
-from paramem.textbatch import encode, per_sample_loss
+from paramem.textbatch import encode, forward, per_sample_loss
 
 
 class CausalLMFit(pl.LightningModule):
@@ -42,14 +42,18 @@ class CausalLMFit(pl.LightningModule):
         background: exposure streams only: ``teach`` (the source's auxiliary texts, plus the
             teaching pairs when ``teach_paraphrase``) or a ``.txt`` / ``.jsonl`` filler file.
         trust_remote_code: passed to transformers when loading ``model``.
+        add_special_tokens: ``auto`` (the tokenizer's default), true or false; as in every stage.
     """
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 4, vocab_size: int = 1024, lr: float = 3e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
                  teach_paraphrase: bool = False, teach_templates: str = "compact", background: str = "teach",
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
+        from paramem.textbatch import special_tokens_kwargs
+
+        special_tokens_kwargs(add_special_tokens)  # validates
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
         self.model = None
@@ -126,9 +130,9 @@ class CausalLMFit(pl.LightningModule):
     # -- steps ------------------------------------------------------------------------------
     def _losses(self, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = encode(self.tokenizer, [b["text"] for b in batch], self.hparams.max_length, self.device,
-                     loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True)
-        logits = self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
-                            position_ids=enc.position_ids).logits
+                     loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True,
+                     add_special_tokens=self.hparams.add_special_tokens)
+        logits = forward(self.model, enc)  # (B, T, V)
         return per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
 
     def training_step(self, batch: list[dict], batch_idx: int) -> torch.Tensor:

@@ -14,7 +14,9 @@ import torch
 from paramem.paraphrase import decoding
 from paramem.paraphrase.cleaning import clean, edit_similarity, validate
 from paramem.paraphrase.templates import load_templates
+from paramem.records import output_record
 from paramem.stage import PredictStage
+from paramem.textbatch import special_tokens_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,8 @@ class ParaphraseGenerator(PredictStage):
                  length_penalty: float = 1.0, max_prompt_tokens: int = 512, seed: int = 0,
                  templates: str = "near_duplicate", template_names: list[str] | None = None,
                  few_shot: bool | int = False, min_words: int = 3, semantic_similarity: bool = True,
-                 min_semantic_similarity: float | None = None) -> None:
-        super().__init__(run_dir, model, dtype, max_prompt_tokens, trust_remote_code)
+                 min_semantic_similarity: float | None = None, add_special_tokens: str | bool = "auto") -> None:
+        super().__init__(run_dir, model, dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
         self.settings = decoding.DecodingSettings(
             mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
             temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
@@ -84,7 +86,9 @@ class ParaphraseGenerator(PredictStage):
         """Prompt tokens a template adds around the text (constant: computed once)."""
         if template.name not in self._overheads:
             rendered = template.render("", self.few_shot)
-            self._overheads[template.name] = len(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+            # Special tokens the tokenizer adds (a LLaMA BOS) count as overhead too.
+            kwargs = special_tokens_kwargs(self.add_special_tokens)
+            self._overheads[template.name] = len(self.tokenizer(rendered, **kwargs)["input_ids"])
         return self._overheads[template.name]
 
     def _fit_text(self, text: str, ids: list[int], template) -> tuple[str, int, bool]:
@@ -96,20 +100,10 @@ class ParaphraseGenerator(PredictStage):
 
     def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request) -> list[list[str]]:
         """One generate call; returns ``num_return_sequences`` decoded texts per prompt."""
-        tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
-        prompt_len = enc["input_ids"].shape[1]
-        config = decoding.generation_config(self.settings, lo, hi, tok.pad_token_id, tok.eos_token_id, request)
-        procs = decoding.logits_processors(self.settings, keys, prompt_len, request.num_beams, min_new=lo,
-                                           max_new=hi, eos_id=tok.eos_token_id)
-        with decoding.own_generation_config(self.lm), torch.no_grad():
-            out = self.lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
-        new_ids = decoding.trim_generated(out, prompt_len, tok.eos_token_id)
-        texts = tok.batch_decode(new_ids, skip_special_tokens=True)
-        r = request.num_return_sequences
-        return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]
+        return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
+                                       self.device, special_tokens_kwargs(self.add_special_tokens))
 
     def process(self, batch: list[dict]) -> list[dict]:
         candidates: list[list[tuple[str, str]]] = [[] for _ in batch]  # (template name, raw text)
@@ -149,17 +143,14 @@ class ParaphraseGenerator(PredictStage):
                 seen.add(text)
                 paras.append({"text": text, "valid": valid, "reason": reason, "similarity": sim,
                               "edit_similarity": edit_similarity(text, s["text"]), "template": name})
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"), "text": s["text"],
-                   "paraphrases": paras, "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
-                   "settings": self.settings_record()}
-            for key in ("split", "exposure", "loss_start_char"):
-                if key in s:
-                    rec[key] = s[key]
-            records.append(rec)
+            records.append(output_record(s, {"text": s["text"], "paraphrases": paras,
+                                             "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
+                                             "settings": self.settings_record()}, carry=("loss_start_char",)))
         return records
 
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
+        from paramem.loggers import wandb_loggers
         from paramem.paraphrase.summary import summarize_paraphrases
 
         summary, examples = summarize_paraphrases(path, self.settings.num_paraphrases)
@@ -167,6 +158,6 @@ class ParaphraseGenerator(PredictStage):
                                                     for k, v in summary.items()))
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})
-            if type(logger).__name__ == "WandbLogger":
-                logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
-                                 data=[list(e.values()) for e in examples])
+        for logger in wandb_loggers(self.loggers):
+            logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
+                             data=[list(e.values()) for e in examples])

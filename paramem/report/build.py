@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,8 @@ from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
 from paramem.report.figures import dose_response_figure, histogram_figure, roc_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate, group_records
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "group", "method", "metric", "value", "ci_low", "ci_high",
@@ -82,6 +85,10 @@ def write_report(
         "calibration": calibration,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from paramem.score.blind import shift_warning
+
+    warning = shift_warning(groups)
+    meta["warnings"] = [warning] if warning else []
     metrics = {"meta": meta, **groups, **({"dose_response": dose} if dose else {})}
     text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(out_dir / "metrics.json", text.encode())
@@ -94,6 +101,8 @@ def write_report(
         figures["dose_response"] = dose_response_figure(metrics, out_dir / "dose_response.png")
     if wandb_run is not None:
         log_to_wandb(wandb_run, metrics, records, figures)
+    if warning:
+        log.warning(warning)
     return metrics
 
 
@@ -219,6 +228,7 @@ def format_table(metrics: Mapping[str, Any], group: str = "all", methods: Sequen
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines += [f"{m.ljust(widths[0])}  {why}" for m, why in notes]
+    lines += [f"WARNING: {w}" for w in metrics.get("meta", {}).get("warnings", [])]
     return "\n".join(lines)
 
 

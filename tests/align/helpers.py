@@ -5,6 +5,7 @@ import torch.nn.functional as F
 import transformers as tf
 
 from paramem.align.scopes import scope_parameters
+from paramem.textbatch import TokenBatch
 
 PAD = 0
 
@@ -137,3 +138,8 @@ def assert_matches_reference(results, model, texts, groups, scope, n_layers=1, a
             close(res["paraphrase_grad_norms"][k], npk, "paraphrase norm")
             close(res["cosines"][k], ip / (n0 * npk), "cosine", scale=1.0)
             close(res["paraphrase_losses"][k], lp, "paraphrase loss")
+
+
+def tokens(ids, am, lm=None) -> TokenBatch:
+    """The padded tensors of :func:`make_batch` as the TokenBatch the align functions take."""
+    return TokenBatch.from_tensors(ids, am, lm)

@@ -12,7 +12,7 @@ from paramem.align.scopes import (
     scope_parameters,
 )
 
-from tests.align.helpers import assert_matches_reference, make_batch
+from tests.align.helpers import assert_matches_reference, make_batch, tokens
 
 EXPECTED = {  # (blocks, final norm) as the HF models name them
     "neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm"),
@@ -42,7 +42,7 @@ def test_layers_scope_matches_autograd(tiny_models, kind, side, n_layers):
     model = tiny_models[kind]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, side, seed=13,
                                                      answer_only=(kind == "llama"))
-    res = align_scope(model, ids, am, groups, scope="layers", n_layers=n_layers, loss_mask=lm)
+    res = align_scope(model, tokens(ids, am, lm), groups, scope="layers", n_layers=n_layers)
     assert_matches_reference(res, model, texts, groups, "layers", n_layers, answers=answers)
 
 
@@ -51,7 +51,7 @@ def test_full_scope_matches_autograd(tiny_models, kind, side):
     model = tiny_models[kind]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, side, seed=17,
                                                      answer_only=(kind == "neox"))
-    res = align_scope(model, ids, am, groups, scope="full", loss_mask=lm)
+    res = align_scope(model, tokens(ids, am, lm), groups, scope="full")
     assert_matches_reference(res, model, texts, groups, "full", answers=answers)
 
 
@@ -60,7 +60,7 @@ def test_scopes_float64_strict(tiny_models64, scope):
     model = tiny_models64["gpt2"]
     ids, am, lm, groups, texts, answers = make_batch(model.config.vocab_size, "left", seed=19,
                                                      answer_only=True)
-    res = align_scope(model, ids, am, groups, scope=scope, n_layers=1, loss_mask=lm,
+    res = align_scope(model, tokens(ids, am, lm), groups, scope=scope, n_layers=1,
                       dtype=torch.float64)
     assert_matches_reference(res, model, texts, groups, scope, 1, answers=answers, strict=True,
                              rtol=1e-10)
@@ -69,9 +69,9 @@ def test_scopes_float64_strict(tiny_models64, scope):
 def test_head_scope_via_align_scope_and_under_inference_mode(tiny_models):
     model = tiny_models["neox"]
     ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right")
-    a = align_scope(model, ids, am, groups, scope="head")
+    a = align_scope(model, tokens(ids, am), groups, scope="head")
     with torch.inference_mode():  # head scope needs no autograd
-        b = align_scope(model, ids, am, groups, scope="head")
+        b = align_scope(model, tokens(ids, am), groups, scope="head")
     assert [r["cosines"] for r in a] == [r["cosines"] for r in b]
 
 
@@ -80,7 +80,7 @@ def test_inference_mode_guard(tiny_models, scope):
     model = tiny_models["neox"]
     ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right")
     with torch.inference_mode(), pytest.raises(RuntimeError, match=r"inference_mode=False"):
-        align_scope(model, ids, am, groups, scope=scope)
+        align_scope(model, tokens(ids, am), groups, scope=scope)
 
 
 def test_memory_estimate_and_budget_check_before_work(tiny_models):
@@ -103,7 +103,55 @@ def test_memory_estimate_and_budget_check_before_work(tiny_models):
     handle = model.register_forward_pre_hook(boom)
     try:
         with pytest.raises(ScopeMemoryError, match="GiB"):
-            align_scope(model, ids, am, groups, scope="full", memory_budget_bytes=1000)
+            align_scope(model, tokens(ids, am), groups, scope="full", memory_budget_bytes=1000)
     finally:
         handle.remove()
-    align_scope(model, ids, am, groups, scope="layers", memory_budget_bytes=2 ** 30)
+    align_scope(model, tokens(ids, am), groups, scope="layers", memory_budget_bytes=2 ** 30)
+
+
+def test_a_scope_is_one_registry_entry(tiny_models, monkeypatch):
+    """A scope added to SCOPES (here: the blocks of ``layers`` without the head term) runs
+    through align_scope, the memory estimate and the stage's validation and label; its
+    squared norms and inner products plus the head's are the ``layers`` scope's."""
+    from paramem.align.module import GradientAligner
+    from paramem.align.scopes import SCOPES, LayersScope, Scope
+
+    class BlocksOnly(Scope):
+        name = "blocks"
+        uses_head_factors = False
+
+        def parameters(self, model, n_layers):
+            return LayersScope().parameters(model, n_layers)
+
+    monkeypatch.setitem(SCOPES, "blocks", BlocksOnly())
+    model = tiny_models["neox"]
+    ids, am, lm, groups, _, _ = make_batch(model.config.vocab_size, "left", seed=29, answer_only=True)
+    batch = tokens(ids, am, lm)
+    res = {s: align_scope(model, batch, groups, scope=s, n_layers=1) for s in ("blocks", "head", "layers")}
+    for b, h, ly in zip(res["blocks"], res["head"], res["layers"]):
+        assert b["grad_norm"] ** 2 + h["grad_norm"] ** 2 == pytest.approx(ly["grad_norm"] ** 2, rel=1e-5)
+        assert b["grad_norm"] > 0
+        for x, y, z in zip(b["inner_products"], h["inner_products"], ly["inner_products"]):
+            assert x + y == pytest.approx(z, rel=1e-4, abs=1e-9)
+    assert estimate_scope_bytes(model, "blocks", 1, 4) == estimate_scope_bytes(model, "layers", 1, 4)
+    assert GradientAligner(scope="blocks").scope == "blocks"
+    with pytest.raises(ValueError, match="unknown scope 'nope'; expected one of head, layers, full, blocks"):
+        GradientAligner(scope="nope")
+
+
+@pytest.mark.parametrize("scope", ["layers", "full"])
+def test_autograd_scopes_work_on_a_frozen_model(tiny_models, scope):
+    """The predict stages freeze the model (requires_grad False): the scope still gets its
+    gradients, the same as on the unfrozen model, and leaves the flags as it found them."""
+    model = tiny_models["gpt2"]
+    ids, am, _, groups, _, _ = make_batch(model.config.vocab_size, "right", seed=31)
+    want = align_scope(model, tokens(ids, am), groups, scope=scope)
+    model.requires_grad_(False)
+    try:
+        got = align_scope(model, tokens(ids, am), groups, scope=scope)
+        assert not any(p.requires_grad for p in model.parameters())
+    finally:
+        model.requires_grad_(True)
+    for a, b in zip(want, got):
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-6) and b["grad_norm"] > 0
+        assert b["cosines"] == pytest.approx(a["cosines"], rel=1e-6)

@@ -1,0 +1,103 @@
+"""Content-keyed resume: which records of an earlier run a rerun may keep.
+
+Every output record carries ``input_hash``, a hash of the sample it was computed from. A
+rerun keeps a record only when its uid is still in the input *and* the sample hashes the
+same; a changed sample is recomputed and a uid that left the input is dropped. The hash
+covers every field of the sample dict except those in ``HASH_EXCLUDED``, so a field a
+source adds later (an exposure group, per-paraphrase loss spans, ...) is covered without
+anyone having to remember it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HASH_FIELD = "input_hash"
+# Fields of a sample that cannot change what a stage computes for it. The uid is the key
+# the hash is stored under, not an input of the computation.
+HASH_EXCLUDED: frozenset[str] = frozenset({"uid"})
+
+
+def input_hash(sample: dict) -> str:
+    """Stable hash of a sample's inputs (key order, process and platform do not matter)."""
+    payload = {k: v for k, v in sample.items() if k not in HASH_EXCLUDED}
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ResumePlan:
+    """What a rerun does with the records already on disk, given the current input."""
+
+    current: dict[str, str]  # uid -> input hash of every sample in the current input
+    reused: set[str] = field(default_factory=set)
+    recomputed: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, current: dict[str, str], earlier: dict[str, set[str]]) -> "ResumePlan":
+        """``earlier``: uid -> hashes of its complete records (final file and shards; a
+        record without a hash, from an older paramem, matches nothing)."""
+        plan = cls(current)
+        for uid, hashes in earlier.items():
+            if uid not in current:
+                plan.dropped.add(uid)
+            elif current[uid] in hashes:
+                plan.reused.add(uid)
+            else:
+                plan.recomputed.add(uid)
+        return plan
+
+    def keeps(self, uid: str, record_hash: str | None) -> bool:
+        return self.current.get(uid) == record_hash and record_hash is not None
+
+    def summary(self) -> str:
+        return (f"{len(self.reused)} reused, {len(self.recomputed)} recomputed: input changed, "
+                f"{len(self.dropped)} dropped: no longer in the input")
+
+
+# -- temporary files of atomic writes -------------------------------------------------------
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def temp_prefix(name: str) -> str:
+    """Prefix of the temporary file an atomic write of ``name`` uses: it names the writing
+    process, so a later run can tell a dead writer's leftover from a live one's file."""
+    return f".{name}.{os.getpid()}@{_host()}."
+
+
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[^.]*\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove temporary files that a killed atomic write left in ``folder``: those of a
+    process of this host that no longer runs. Files of live processes and of other hosts
+    (a shared file system) are left alone."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    host = _host()
+    for path in folder.glob(".*.tmp"):
+        m = _TEMP.match(path.name)
+        if m is None or m["host"] != host or _alive(int(m["pid"])):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
