@@ -21,7 +21,7 @@ class EmbeddedSource(Source):
                  n_neardups: int = 3, corpus_dir: str | None = None, exposures: list[int] | None = None) -> None:
         self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
                            n_neardups=n_neardups)
-        if exposures is not None:  # absent otherwise: corpora written before it stay valid
+        if exposures:  # absent otherwise (null or []): corpora written before it stay valid
             from paramem.data.exposure import check_exposures
 
             self.params["exposures"] = check_exposures(exposures, n_members)

@@ -225,7 +225,7 @@ def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 4
         corpus["member" if label else "nonmember"].append(
             {"uid": f"embedded-{r['id']:05d}", "text": r["text"], "label": label,
              "domain": "embedded", "split": "synthetic", "paraphrases": r["neardups"]})
-    if exposures is not None:
+    if exposures:
         from paramem.data.exposure import assign_exposures
 
         dose = assign_exposures([r["uid"] for r in corpus["member"]], exposures, seed)
@@ -250,7 +250,7 @@ def write_corpus(out_dir: str | Path, **kwargs) -> dict[str, Path]:
     bound = inspect.signature(build_corpus).bind(**kwargs)
     bound.apply_defaults()
     params = dict(bound.arguments)
-    if params.get("exposures") is None:  # keeps manifests written before exposures existed valid
+    if not params.get("exposures"):  # keeps manifests written before exposures existed valid
         params.pop("exposures", None)
     out = Path(out_dir)
     paths = {"eval": out / "eval.jsonl", "teach": out / "teach.jsonl", "corpus": out / "corpus.json"}

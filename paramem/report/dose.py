@@ -130,8 +130,16 @@ def _cell(entry: Mapping | None) -> str:
     auroc = entry["auroc"]
     text = f"{auroc['value']:.3f}"
     if auroc.get("ci"):
-        text += f" [{auroc['ci'][0]:.2f},{auroc['ci'][1]:.2f}]"
+        text += f" [{auroc['ci'][0]:.3f},{auroc['ci'][1]:.3f}]"
     return text
+
+
+def default_rows(metrics: Mapping[str, Any]) -> list[str]:
+    """One method per family, then ``calibrated/<m>`` for those whose calibration half
+    chose the inverted direction (for the others it is the same score on half the data)."""
+    plain = representatives([m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith("calibrated/")])
+    chosen = (metrics.get("meta", {}).get("calibration") or {}).get("methods", {})
+    return plain + [f"calibrated/{m}" for m in plain if chosen.get(m, {}).get("direction") == -1]
 
 
 def format_dose_table(metrics: Mapping[str, Any], methods: Sequence[str] | None = None) -> str:
@@ -143,9 +151,7 @@ def format_dose_table(metrics: Mapping[str, Any], methods: Sequence[str] | None 
         return ""
     groups = {e: metrics.get(f"exposure={e}", {}) for e in exposures}
     if methods is None:
-        plain = [m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith("calibrated/")]
-        rep = representatives(plain)
-        methods = rep + [f"calibrated/{m}" for m in rep if f"calibrated/{m}" in groups[exposures[0]]]
+        methods = default_rows(metrics)
     header = ["method", *(f"e={e}" for e in exposures), "Spearman rho [95% CI]"]
     rows = []
     for m in methods:
@@ -157,8 +163,9 @@ def format_dose_table(metrics: Mapping[str, Any], methods: Sequence[str] | None 
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     counts = ", ".join(f"e={e}: {dose['n_members'][str(e)]}" for e in exposures)
     lines = [f"Dose-response: AUROC [95% CI] of members at each exposure vs all {dose.get('n_nonmembers')} "
-             f"non-members (members {counts}); calibrated/* = direction chosen on the calibration half, "
-             f"scored on the evaluation half only"]
+             f"non-members (members {counts}). One method per family (k = 0.2 for sweeps); calibrated/<m>: "
+             f"direction chosen on the calibration half (shown where it is inverted), scored on the evaluation "
+             f"half only. Every method in metrics.json / metrics.csv"]
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

@@ -26,7 +26,7 @@ def exposure_run(tmp_path_factory):
     run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(run_dir), *SOURCE, *NO_LOG,
              "--trainer.max_epochs", str(PASSES), "--model.init_args.hidden_size", "16",
              "--model.init_args.num_layers", "1", "--model.init_args.vocab_size", "300",
-             "--data.init_args.batch_size", "4"])
+             "--data.init_args.batch_size", "4", "--model.init_args.teach_paraphrase", "true"])
     for config, _, extra in STAGES:
         run_cli(["predict", "--config", str(CONFIGS / config), "--run_dir", str(run_dir), *SOURCE, *NO_LOG,
                  "--data.init_args.batch_size", "5", *extra]

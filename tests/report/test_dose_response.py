@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from paramem.report.build import format_report, write_report
 from paramem.report.calibrate import calibrated_records, calibration_split
-from paramem.report.dose import representatives, spearman
+from paramem.report.dose import format_dose_table, representatives, spearman
 
 from tests.helpers import run_cli
 
@@ -158,6 +158,8 @@ def test_calibrated_entries_in_every_file(dose_report):
     assert "exposure=8,calibrated/down,auroc," in csv_text and "dose_response,loss,spearman," in csv_text
     assert (out / "dose_response.png").stat().st_size > 0
     assert "calibrated/loss" in format_report(metrics)
+    dose_rows = [line.split()[0] for line in format_dose_table(metrics).splitlines()[3:]]
+    assert "calibrated/down" in dose_rows and "calibrated/loss" not in dose_rows  # only inverted ones
 
 
 def test_representatives_pick_the_fixed_variant():
