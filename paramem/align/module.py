@@ -47,7 +47,8 @@ def layout(batch: list[dict]) -> tuple[list[str], list[int], list[tuple[int, lis
         rows.append(s["text"])
         starts.append(s.get("loss_start_char", 0))
         rows += paras
-        starts += [0] * len(paras)
+        # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
+        starts += s.get("paraphrase_loss_starts") or [0] * len(paras)
         groups.append((orig, list(range(orig + 1, orig + 1 + len(paras)))))
     return rows, starts, groups
 

@@ -1,7 +1,9 @@
 """The sample contract every stage reads: ``{uid, text, label, domain, split?, paraphrases?}``.
 
 Optional fields: ``loss_start_char`` (QA data such as TOFU: the loss is taken on the
-characters from there on, i.e. the answer), ``question`` / ``answer`` (kept for reference).
+characters from there on, i.e. the answer), ``question`` / ``answer`` (kept for reference),
+``paraphrase_loss_starts`` (one ``loss_start_char`` per paraphrase, when the paraphrase
+records carry them: a QA paraphrase's answer starts at its own offset).
 """
 
 from __future__ import annotations
@@ -52,6 +54,16 @@ def normalize_paraphrases(value: Any, where: str) -> list[str] | None:
     return out
 
 
+def paraphrase_loss_starts(value: Any) -> list[int] | None:
+    """The ``loss_start_char`` of each paraphrase ``normalize_paraphrases`` keeps (same
+    order), or None when no paraphrase record carries one."""
+    if not isinstance(value, list) or not any(isinstance(i, dict) and "loss_start_char" in i for i in value):
+        return None
+    return [int(item.get("loss_start_char") or 0) if isinstance(item, dict) else 0 for item in value
+            if (item.get("valid", True) and isinstance(item.get("text"), str) and item["text"].strip()
+                if isinstance(item, dict) else isinstance(item, str) and item.strip())]
+
+
 def make_sample(
     *,
     uid: str,
@@ -77,6 +89,9 @@ def make_sample(
     paras = normalize_paraphrases(paraphrases, where)
     if paras is not None:
         sample["paraphrases"] = paras
+        starts = paraphrase_loss_starts(paraphrases)
+        if starts is not None:
+            sample["paraphrase_loss_starts"] = starts
     if extra:
         sample.update(extra)
     return sample

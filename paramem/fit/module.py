@@ -4,7 +4,8 @@ Starts from a hub id / local HF directory, or (``model: null``) from the embedde
 a tiny GPT-NeoX and a byte-level BPE trained here. With ``teach_paraphrase`` the model also
 learns the paraphrase prompt on auxiliary records (disjoint from members and non-members),
 so the paraphrase stage can run through the same prompt/generate path as a hub model.
-Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` and reporting the mean loss
+Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` (plus ``train_texts.jsonl``,
+the distinct texts it trained on, for the influence stage) and reporting the mean loss
 on members and on non-members.
 
 When the members carry an ``exposure`` (``paramem.data.exposure``), training runs on one
@@ -168,6 +169,21 @@ class CausalLMFit(pl.LightningModule):
 
         return [opt], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}]
 
+    def on_train_start(self) -> None:
+        # What the loader serves is what the model trains on (members, teaching pairs, or an
+        # exposure stream): recorded as it is, for the influence stage's curvature.
+        self._trained_items = list(self.trainer.train_dataloader.dataset)
+
+    def write_training_texts(self, path: Path) -> None:
+        """Each distinct training text once, with how often one pass over the data shows it."""
+        from paramem.io import atomic_write_jsonl
+
+        counts: dict[tuple[str, int], int] = {}
+        for item in getattr(self, "_trained_items", []):
+            key = (item["text"], int(item.get("loss_start_char", 0)))
+            counts[key] = counts.get(key, 0) + 1
+        atomic_write_jsonl(path, ({"text": t, "loss_start_char": c, "count": n} for (t, c), n in counts.items()))
+
     # -- end of fit ---------------------------------------------------------------------------
     @torch.no_grad()
     def final_losses(self) -> dict[str, float]:
@@ -191,6 +207,7 @@ class CausalLMFit(pl.LightningModule):
             self.tokenizer.padding_side = "left"  # what every predict stage expects
             self.tokenizer.save_pretrained(out_dir)
             self.tokenizer.padding_side = "right"
+            self.write_training_texts(out_dir / "train_texts.jsonl")
         if self.ledger is not None:
             trained = self.ledger.merged_trained()
             if self.trainer.is_global_zero:

@@ -8,7 +8,8 @@ yields the statistics every token-level method shares (paramem.score.tokenstats)
 reference model adds one row per text; SaMIA adds one batched generate call. The blind
 baseline scores all texts at once when the outputs are merged. Every score in the output
 follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as
-``align_cosine`` and ``align_inner`` when the run dir has it.
+``align_cosine`` and ``align_inner`` when the run dir has it, influence (``influence.jsonl``)
+as ``influence_self``, ``tracin_self``, ``repsim_max`` and ``repsim_mean``.
 """
 
 from __future__ import annotations
@@ -164,7 +165,10 @@ class BaselineScorer(PredictStage):
             if "lower" in want:
                 slot["lower"] = add(text.lower(), start)
             if "neighbors" in want:
-                slot["neighbors"] = [add(p, 0) for p in s.get("paraphrases") or []]
+                # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
+                paras = s.get("paraphrases") or []
+                para_starts = s.get("paraphrase_loss_starts") or [0] * len(paras)
+                slot["neighbors"] = [add(p, st) for p, st in zip(paras, para_starts)]
             for key in ("recall_non", "recall_mem"):
                 if key in want:
                     slot[key] = add(text, start, self.prefix_ids[key])
@@ -237,7 +241,7 @@ class BaselineScorer(PredictStage):
         from paramem.score.join import write_scores
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
-                               extra=self.set_scores(path))
+                               extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=wandb_run(self.loggers))
         print(format_report(metrics))
