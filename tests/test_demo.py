@@ -68,6 +68,13 @@ def test_demo_end_to_end(tmp_path):
     assert dose[1] >= 0.9 and dose[1] - dose[0] >= 0.2, dose
     assert report["dose_response"]["spearman"]["loss"]["ci"][0] > 0
     assert "Dose-response" in proc.stdout and "e=16" in proc.stdout
+    # every registered method but ref (no reference model in the demo) is reported
+    new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow")
+    for method in ("loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm") + new:
+        assert metrics[method]["defined"], method
+        assert re.search(rf"^{re.escape(method)} +\d", proc.stdout, re.M), f"{method} not in the printed table"
+    # members and non-members come from one distribution: the text-only classifier is at chance
+    assert metrics["blind_bow"]["auroc"]["ci"][0] <= 0.6 and "distribution shift" not in proc.stdout
     align = metrics["align_cosine"]
     assert align["defined"] and len(align["auroc"]["ci"]) == 2
     assert align["auroc"]["ci"][0] <= align["auroc"]["value"] <= align["auroc"]["ci"][1]
@@ -79,4 +86,5 @@ def test_demo_end_to_end(tmp_path):
     mia_run = next(r for r in wandb_runs if list(r.rglob("roc_*.png")))
     blob = b"".join(p.read_bytes() for p in mia_run.glob("run-*.wandb"))
     assert b"mia/loss/auroc" in blob and b"mia/align_cosine/auroc" in blob and b"mia/exposure=16/loss/auroc" in blob
+    assert all(f"mia/{m}/auroc".encode() in blob for m in new)
     assert list(mia_run.rglob("histograms_*.png"))
