@@ -75,12 +75,27 @@ def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
             save_config_kwargs={"overwrite": True},
             args=args,
         )
-    except InputError as e:
-        # Bad input is the user's to fix: one clear line, no traceback.
+    except (InputError, ValueError) as e:
+        # Bad input is the user's to fix: one clear line, no traceback. A stage's __init__
+        # that refuses its settings reaches us wrapped in jsonargparse's ValueError.
+        e = _input_error(e)
+        if e is None:
+            raise
         print(f"paramem: error: {e}", file=sys.stderr)
         if args is not None:
-            raise
+            raise e from None
         sys.exit(2)
+
+
+def _input_error(error: BaseException | None) -> InputError | None:
+    """The InputError in ``error``'s cause chain, if any."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, InputError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ class PredictStage(pl.LightningModule):
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
 
-        special_tokens_kwargs(add_special_tokens)  # validates
+        try:
+            special_tokens_kwargs(add_special_tokens)
+        except ValueError as e:
+            raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
         self.model_name = model
