@@ -132,3 +132,15 @@ def test_wider_scopes_give_finite_scores(tiny_run, tmp_path, scope):
     assert len(rows) == 4 and all(r["scope"] == f"{scope}:1" for r in rows)
     for r in rows:
         assert r["self_influence"] > 0 and r["tracin_self"] > 0  # a zero curvature block would give null
+    if scope == "lora":  # the same seeded adapters, plain autograd w.r.t. every lora_B
+        from paramem.influence.task import add_lora
+
+        model, tok = _plain_model(run_dir)
+        model = add_lora(model, 1, 8, 16.0, 0)
+        params = [p for n, p in model.named_parameters() if "lora_B" in n]
+        texts = {s["uid"]: s["text"] for s in _samples(run_dir)}
+        for r in rows:
+            ids = _ids(tok, texts[r["uid"]])
+            loss = F.cross_entropy(model(input_ids=ids).logits[0, :-1], ids[0, 1:])
+            grads = torch.autograd.grad(loss, params)
+            assert r["tracin_self"] == pytest.approx(sum(g.pow(2).sum().item() for g in grads), rel=1e-4)
