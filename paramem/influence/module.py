@@ -55,11 +55,12 @@ class InfluenceScorer(PredictStage):
                  max_fit_texts: int | None = None, seed: int = 0, transductive: bool = False) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         from paramem.influence.task import SCOPES
+        from paramem.io import InputError
 
         if scope not in SCOPES:
-            raise ValueError(f"scope {scope!r} unknown; one of {', '.join(SCOPES)}")
+            raise InputError(f"influence scope {scope!r} unknown; one of {', '.join(SCOPES)}")
         if strategy not in ("ekfac", "kfac", "diagonal"):
-            raise ValueError(f"strategy {strategy!r} unknown; one of ekfac, kfac, diagonal")
+            raise InputError(f"influence strategy {strategy!r} unknown; one of ekfac, kfac, diagonal")
         self.scope, self.n_layers = scope, n_layers
         self.lora = (lora_rank, lora_alpha, lora_seed)
         self.strategy, self.damping = strategy, damping

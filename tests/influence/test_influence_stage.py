@@ -144,3 +144,11 @@ def test_wider_scopes_give_finite_scores(tiny_run, tmp_path, scope):
             loss = F.cross_entropy(model(input_ids=ids).logits[0, :-1], ids[0, 1:])
             grads = torch.autograd.grad(loss, params)
             assert r["tracin_self"] == pytest.approx(sum(g.pow(2).sum().item() for g in grads), rel=1e-4)
+
+
+@pytest.mark.parametrize("key,value", [("scope", "full"), ("strategy", "lissa")])
+def test_unknown_scope_or_strategy_is_one_clear_error(key, value):
+    from paramem.influence.module import InfluenceScorer
+
+    with pytest.raises(InputError, match=f"influence {key} '{value}' unknown"):
+        InfluenceScorer(**{key: value})
