@@ -152,3 +152,14 @@ def test_unknown_scope_or_strategy_is_one_clear_error(key, value):
 
     with pytest.raises(InputError, match=f"influence {key} '{value}' unknown"):
         InfluenceScorer(**{key: value})
+
+
+def test_fit_records_exactly_what_it_trained_on(tiny_run):
+    """Members and the teaching pairs (prompt + near-duplicate), each once; no non-member."""
+    rows = read_jsonl(tiny_run / "model/train_texts.jsonl")
+    samples = _samples(tiny_run)
+    texts = {r["text"] for r in rows}
+    assert {s["text"] for s in samples if s["label"] == 1} <= texts
+    assert not {s["text"] for s in samples if s["label"] == 0} & texts
+    assert len(rows) == 16 + 16 * 3 and all(r["count"] == 1 for r in rows)  # 16 teach records x 3 near-dups
+    assert sum(r["loss_start_char"] > 0 for r in rows) == 16 * 3  # loss on the near-duplicate only
