@@ -6,10 +6,10 @@ import pytest
 
 from paramem.io import InputError
 
-from tests.helpers import CONFIGS, QUIET, TINY_SOURCE, read_jsonl, run_cli
+from tests.helpers import CONFIGS, NO_SEMANTIC, QUIET, TINY_SOURCE, read_jsonl, run_cli
 
 PARA = ["predict", "--config", str(CONFIGS / "paraphrase/tiny.yaml"), *TINY_SOURCE, *QUIET,
-        "--model.init_args.semantic_similarity", "false", "--data.init_args.batch_size", "4"]
+        *NO_SEMANTIC, "--data.init_args.batch_size", "4"]
 
 
 def _para(run_dir, *extra):

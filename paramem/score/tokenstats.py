@@ -44,20 +44,22 @@ class RowStats:
 
 
 def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
-    """logits (M, V), y (M,) -> (log p(y) (M,), z (M,)), in blocks of bounded size."""
-    lps = [logits.new_zeros(0, dtype=dtype)]  # M may be 0
-    zs = [logits.new_zeros(0, dtype=dtype)]
-    step = max(1, _BLOCK_CELLS // max(1, logits.shape[-1]))
+    """logits (B, T, V), y (B, T) -> (log p(y) (B, T), z (B, T)) at every position, in
+    blocks of rows of bounded size (no (positions x V) copy of the logits is made)."""
+    lps, zs = [], []
+    step = max(1, _BLOCK_CELLS // max(1, logits.shape[1] * logits.shape[2]))
+    floor = torch.finfo(dtype).min
     for i in range(0, logits.shape[0], step):
-        logp = torch.log_softmax(logits[i:i + step].to(dtype), dim=-1)  # (m, V)
-        lp = logp.gather(1, y[i:i + step, None]).squeeze(1)  # (m,)
-        p = logp.exp()  # (m, V)
-        zero = torch.zeros((), dtype=dtype, device=logp.device)
-        # xlogy-style guard: p == 0 entries have logp == -inf and must contribute 0, not NaN.
-        mu = torch.where(p > 0, p * logp, zero).sum(-1)  # (m,) = E_p[log p] (negative entropy)
+        logp = torch.log_softmax(logits[i:i + step].to(dtype), dim=-1)  # (b, T, V)
+        lp = logp.gather(2, y[i:i + step, :, None]).squeeze(2)  # (b, T)
+        p = logp.exp()  # (b, T, V)
+        # p == 0 entries have logp == -inf; a finite floor makes their terms p * x = 0
+        # exactly (not NaN), the same values a mask would give, in place and without one.
+        logp.clamp_(min=floor)
+        mu = (p * logp).sum(-1)  # (b, T) = E_p[log p] (negative entropy)
         # sum p (log p - mu)^2 equals sum p (log p)^2 - mu^2 but cannot cancel below 0.
-        dev = torch.where(p > 0, logp - mu[:, None], zero)  # (m, V)
-        sigma = (p * dev * dev).sum(-1).sqrt()  # (m,)
+        dev = logp.sub_(mu[..., None])  # (b, T, V), in place
+        sigma = p.mul_(dev).mul_(dev).sum(-1).sqrt()  # (b, T)
         # A one-hot prediction has sigma = 0: the observed top token gives 0/eps = 0, any
         # other token a huge negative z (it was "impossible"), which is the right direction.
         lps.append(lp)
@@ -103,10 +105,10 @@ def batch_token_stats(model: torch.nn.Module, batch: TokenBatch, dtype: torch.dt
     real = attention_mask.bool()
     # (B, T-1): target t+1 predicted from a real token t
     counted = real[:, 1:] & real[:, :-1] & batch.target_mask.bool()[:, 1:]
-    rows, cols = counted.nonzero(as_tuple=True)  # (M,), (M,): row-major, so each row's positions are in order
-    y = input_ids[:, 1:][rows, cols]  # (M,)
-    # All rows' positions in one softmax pass: one kernel per block instead of one per text.
-    lp, z = _position_stats(logits[:, :-1][rows, cols], y, dtype)  # (M,), (M,)
+    # Every row in one softmax pass (one kernel per block, not one per text); the counted
+    # positions are picked from the (B, T-1) results, row-major, so in position order.
+    lp_all, z_all = _position_stats(logits[:, :-1], input_ids[:, 1:], dtype)  # (B, T-1) each
+    lp, z, y = lp_all[counted], z_all[counted], input_ids[:, 1:][counted]  # (M,) each
     counts = counted.sum(1).tolist()
     lp_rows = lp.cpu().split(counts)
     z_rows = z.cpu().split(counts)
