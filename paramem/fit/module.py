@@ -54,7 +54,10 @@ class CausalLMFit(pl.LightningModule):
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
 
-        special_tokens_kwargs(add_special_tokens)  # validates
+        try:
+            special_tokens_kwargs(add_special_tokens)
+        except ValueError as e:
+            raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
         self.model = None

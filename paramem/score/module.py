@@ -49,6 +49,9 @@ class BaselineScorer(PredictStage):
     """
 
     output_name = "baselines.jsonl"
+    # Packing and the report's settings: the report is rebuilt from every record on each run.
+    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "n_resamples", "ci_seed"}
+    model_settings = ("model", "reference_model", "prefix_pool", "frequency_corpus")
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
@@ -63,13 +66,17 @@ class BaselineScorer(PredictStage):
         self.reference_model = reference_model
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
         self.method_names = list(methods) if methods is not None else self._default_methods()
-        self.methods = [registry.get(m) for m in self.method_names]
+        try:
+            self.methods = [registry.get(m) for m in self.method_names]
+        except ValueError as e:
+            raise InputError(f"model.init_args.methods: {e}") from None
         missing = {"reference_model": reference_model, "prefix_pool": prefix_pool, "frequencies": frequency_corpus}
         for m in self.methods:
             for need in m.needs:
                 if need in missing and not missing[need]:
                     arg = {"frequencies": "frequency_corpus"}.get(need, need)
-                    raise InputError(f"method {m.name!r} needs {arg} (model.init_args.{arg}), which is not set")
+                    raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{arg}, "
+                                     f"which is not set")
         self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=gamma, dcpdd_a=dcpdd_a)
         self.prefix_shots, self.prefix_seed = prefix_shots, prefix_seed
         self.pac = dict(n_copies=pac_copies, swap_fraction=pac_swap_fraction, seed=pac_seed)
@@ -91,13 +98,6 @@ class BaselineScorer(PredictStage):
         if self.frequency_corpus:
             names.append("dcpdd")
         return names
-
-    def signature_extra(self) -> dict:
-        return {"reference_model": self.reference_model and self.model_fingerprint(self.reference_model),
-                "methods": self.method_names, "ks": list(self.settings.ks), "prefix_pool": self.prefix_pool_path,
-                "prefix_shots": self.prefix_shots, "prefix_seed": self.prefix_seed, "gamma": self.settings.gamma,
-                "frequency_corpus": self.frequency_corpus, "dcpdd_a": self.settings.dcpdd_a, "pac": self.pac,
-                "samia": self.samia}
 
     @property
     def variants(self) -> set[str]:
