@@ -3,6 +3,10 @@
 Stages are chosen by ``class_path`` in YAML (``model:`` and ``data:``); one top-level
 ``run_dir`` is shared by the model and the datamodule, so stages chained into the same run
 dir find each other's outputs.
+
+This module imports only the standard library at load time: ``paramem --help`` and
+``paramem report`` never pay for Lightning, and W&B / thread settings are applied only
+once a command has parsed and is about to run (never on ``--help`` / ``--print_config``).
 """
 
 from __future__ import annotations
@@ -10,40 +14,40 @@ from __future__ import annotations
 import os
 import sys
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
+from paramem import __version__
 from paramem.io import InputError
-from paramem.loggers import ensure_wandb_mode, report_wandb_runs
 
+COMMANDS = {
+    "fit": "train or fine-tune the target model on the members (paramem.fit.CausalLMFit)",
+    "predict": "run a stage over the samples: paraphrase, align or baselines + report",
+    "report": "rebuild metrics, figures and W&B summary from scores files; loads no model",
+    "validate": "Lightning's validation loop on a fit config",
+    "test": "Lightning's test loop on a fit config",
+}
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
-class ParamemCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
-                            help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
-        parser.link_arguments("run_dir", "model.init_args.run_dir")
-        parser.link_arguments("run_dir", "data.init_args.run_dir")
-        # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
-        # keep them in the run dir, not wherever the command was started.
-        parser.link_arguments("run_dir", "trainer.default_root_dir")
+HELP = f"""paramem {__version__}: membership inference for causal LMs from the gradient alignment
+of a text with its paraphrases, next to the loss / zlib / min-k% / min-k%++ / neighbour /
+reference / gradnorm baselines, with bootstrap confidence intervals.
 
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "predict":
-            # Results stream to shards; keeping them in memory too would grow with the data.
-            parser.set_defaults(return_predictions=False)
-        return parser
+usage: paramem <command> [--config FILE ...] [--key value ...]
+       paramem <command> --help            every option of a command
+       paramem <command> --config FILE --print_config
 
-    def before_predict(self) -> None:
-        from paramem.writer import ShardedPredictionWriter
+commands:
+{chr(10).join(f"  {name:<10}{text}" for name, text in COMMANDS.items())}
 
-        if not any(isinstance(cb, ShardedPredictionWriter) for cb in self.trainer.callbacks):
-            self.trainer.callbacks.append(ShardedPredictionWriter())
+The whole method on the embedded default (a tiny model, minutes on a laptop CPU):
+  paramem fit     --config configs/fit/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/paraphrase/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/align/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/mia/tiny.yaml --run_dir runs/demo
+  paramem report  --scores '[runs/demo/scores.jsonl]' --out_dir runs/report
 
-    def after_fit(self) -> None:
-        report_wandb_runs(self.trainer.loggers)
-
-    def after_predict(self) -> None:
-        report_wandb_runs(self.trainer.loggers)
+Repeated --config files compose (later ones override); any key can be set on the command
+line (--model.init_args.num_beams 5). Without a GPU, PARAMEM_CPU_THREADS sets torch's
+threads per process. README.md documents every stage, output schema and recipe.
+"""
 
 
 def set_cpu_threads() -> None:
@@ -58,23 +62,81 @@ def set_cpu_threads() -> None:
     torch.set_num_threads(max(1, int(n)))
 
 
-def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
-    argv = sys.argv[1:] if args is None else list(args)
+def prepare_run() -> None:
+    """Settings for a command that is about to run (not for --help / --print_config)."""
+    from paramem.loggers import ensure_wandb_mode
+
     ensure_wandb_mode()
     set_cpu_threads()
+
+
+def lightning_cli(args: list[str] | None):
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    from paramem.loggers import report_wandb_runs
+
+    class ParamemCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+            parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
+                                help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
+            parser.link_arguments("run_dir", "model.init_args.run_dir")
+            parser.link_arguments("run_dir", "data.init_args.run_dir")
+            # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
+            # keep them in the run dir, not wherever the command was started.
+            parser.link_arguments("run_dir", "trainer.default_root_dir")
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if subcommand == "predict":
+                # Results stream to shards; keeping them in memory too would grow with the data.
+                parser.set_defaults(return_predictions=False)
+            return parser
+
+        def before_instantiate_classes(self) -> None:
+            prepare_run()  # parsed, and neither --help nor --print_config: a run follows
+
+        def before_predict(self) -> None:
+            from paramem.writer import ShardedPredictionWriter
+
+            if not any(isinstance(cb, ShardedPredictionWriter) for cb in self.trainer.callbacks):
+                self.trainer.callbacks.append(ShardedPredictionWriter())
+
+        def after_fit(self) -> None:
+            report_wandb_runs(self.trainer.loggers)
+
+        def after_predict(self) -> None:
+            report_wandb_runs(self.trainer.loggers)
+
+    return ParamemCLI(subclass_mode_model=True, subclass_mode_data=True, save_config_kwargs={"overwrite": True},
+                      parser_kwargs={"prog": "paramem", "description": HELP.split("\n\n")[0]}, args=args)
+
+
+def report_cli(argv: list[str]):
+    from jsonargparse import CLI
+
+    from paramem.report.build import report_main  # sets W&B's mode itself when it logs there
+
+    return CLI(report_main, args=argv, as_positional=False)
+
+
+def cli_main(args: list[str] | None = None):
+    argv = sys.argv[1:] if args is None else list(args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(HELP, end="")
+        return None
+    if argv[0] == "--version":
+        print(f"paramem {__version__}")
+        return None
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        print(f"paramem: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} "
+              f"(paramem --help)", file=sys.stderr)
+        if args is not None:
+            raise SystemExit(2)
+        sys.exit(2)
     try:
-        if argv and argv[0] == "report":  # rebuild a report from scores files, no model
-            from jsonargparse import CLI
-
-            from paramem.report.build import report_main
-
-            return CLI(report_main, args=argv[1:], as_positional=False)
-        return ParamemCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
-            args=args,
-        )
+        if argv[0] == "report":  # rebuild a report from scores files, no model
+            return report_cli(argv[1:])
+        return lightning_cli(args)
     except InputError as e:
         # Bad input is the user's to fix: one clear line, no traceback.
         print(f"paramem: error: {e}", file=sys.stderr)

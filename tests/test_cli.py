@@ -1,0 +1,54 @@
+"""The command's first impression: top-level help, unknown commands, no side effects
+before a command runs, and no heavy import for help."""
+
+import subprocess
+import sys
+
+import pytest
+
+from paramem.cli import COMMANDS, cli_main
+from tests.helpers import CONFIGS, REPO, child_env
+
+
+def test_top_level_help_describes_paramem_and_lists_every_command(capsys):
+    for flags in ([], ["--help"], ["-h"]):
+        cli_main(flags)
+        out = capsys.readouterr().out
+        assert out.startswith("paramem ") and "membership inference" in out
+        for name in ("fit", "validate", "test", "predict", "report"):
+            assert f"\n  {name} " in out
+        assert "Lightning Trainer command line tool" not in out and "W&B credentials" not in out
+    assert set(COMMANDS) == {"fit", "validate", "test", "predict", "report"}
+
+
+def test_unknown_command_is_one_error_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["fitt"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("paramem: error: unknown command 'fitt'") and err.count("\n") == 1
+
+
+def test_help_imports_neither_lightning_nor_torch():
+    code = ("import sys; from paramem.cli import cli_main; cli_main(['--help']); "
+            "heavy = [m for m in ('lightning', 'torch', 'transformers', 'wandb') if m in sys.modules]; "
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(), capture_output=True, text=True,
+                         check=True).stdout
+    assert "HEAVY []" in out
+
+
+def test_print_config_and_subcommand_help_have_no_wandb_side_effect(capsys, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-home")  # no ~/.netrc either
+    with pytest.raises(SystemExit):
+        cli_main(["predict", "--config", str(CONFIGS / "align/tiny.yaml"), "--print_config"])
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert "scope: head" in out and "usage: paramem [options] fit" in out
+    assert "W&B credentials" not in out
+    import os
+
+    assert "WANDB_MODE" not in os.environ  # nothing was set up for a run that never started
