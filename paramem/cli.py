@@ -50,24 +50,42 @@ threads per process. README.md documents every stage, output schema and recipe.
 """
 
 
-def set_cpu_threads() -> None:
-    """Without a GPU, torch's intra-op threads fight each other (and DDP ranks) over few
-    cores: measured here, a tiny model trained 14x and generated 60x faster on 1 thread
-    than on 2. ``PARAMEM_CPU_THREADS`` (default 1) or OMP_NUM_THREADS overrides."""
+def processes_per_host(devices) -> int:
+    """Processes a run starts on each host: torchrun's LOCAL_WORLD_SIZE, else the trainer's
+    ``devices`` (an int, a digit string, a list of ids; ``auto`` on a CPU is one)."""
+    if os.environ.get("LOCAL_WORLD_SIZE", "").isdigit():
+        return max(1, int(os.environ["LOCAL_WORLD_SIZE"]))
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    if isinstance(devices, str) and "," in devices:
+        return max(1, len([d for d in devices.split(",") if d.strip()]))
+    if isinstance(devices, int) or (isinstance(devices, str) and devices.strip().lstrip("-").isdigit()):
+        return max(1, int(devices))  # -1 = every device: on a CPU that is one process
+    return 1
+
+
+def set_cpu_threads(processes: int = 1) -> None:
+    """Torch threads per process without a GPU: ``PARAMEM_CPU_THREADS`` (or
+    OMP_NUM_THREADS) when set; else the cores shared out among the run's processes on this
+    host (CPU DDP: cores // processes), and torch's own default (one per core) for a single
+    process. bench/RESULTS.md, "CPU threads", has the measurements behind this."""
     import torch
 
     if torch.cuda.is_available():
         return
-    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS") or "1"
-    torch.set_num_threads(max(1, int(n)))
+    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    if n:
+        torch.set_num_threads(max(1, int(n)))
+    elif processes > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
 
 
-def prepare_run() -> None:
+def prepare_run(processes: int = 1) -> None:
     """Settings for a command that is about to run (not for --help / --print_config)."""
     from paramem.loggers import ensure_wandb_mode
 
     ensure_wandb_mode()
-    set_cpu_threads()
+    set_cpu_threads(processes)
 
 
 def lightning_cli(args: list[str] | None):
@@ -93,7 +111,8 @@ def lightning_cli(args: list[str] | None):
             return parser
 
         def before_instantiate_classes(self) -> None:
-            prepare_run()  # parsed, and neither --help nor --print_config: a run follows
+            # parsed, and neither --help nor --print_config: a run follows
+            prepare_run(processes_per_host(self.config[self.subcommand].trainer.devices))
 
         def before_predict(self) -> None:
             from paramem.writer import ShardedPredictionWriter

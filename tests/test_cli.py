@@ -52,3 +52,42 @@ def test_print_config_and_subcommand_help_have_no_wandb_side_effect(capsys, monk
     import os
 
     assert "WANDB_MODE" not in os.environ  # nothing was set up for a run that never started
+
+
+@pytest.mark.parametrize("devices,env,want", [
+    ("auto", None, 1), (1, None, 1), (2, None, 2), ("2", None, 2), ([0, 1, 2], None, 3), ("0,1", None, 2),
+    (-1, None, 1), ("auto", "4", 4)])
+def test_processes_per_host(monkeypatch, devices, env, want):
+    from paramem.cli import processes_per_host
+
+    if env is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", env)
+    assert processes_per_host(devices) == want
+
+
+def test_cpu_threads_default_override_and_sharing(monkeypatch):
+    import os
+
+    import torch
+
+    from paramem.cli import set_cpu_threads
+
+    if torch.cuda.is_available():
+        pytest.skip("threads are left alone with a GPU")
+    before = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    try:
+        monkeypatch.delenv("PARAMEM_CPU_THREADS", raising=False)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        torch.set_num_threads(1)
+        set_cpu_threads(1)  # one process: torch's default is kept
+        assert torch.get_num_threads() == 1
+        set_cpu_threads(2)  # two processes share the cores
+        assert torch.get_num_threads() == max(1, cores // 2)
+        monkeypatch.setenv("PARAMEM_CPU_THREADS", "3")
+        set_cpu_threads(2)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
