@@ -66,18 +66,30 @@ def processes_per_host(devices) -> int:
 
 def set_cpu_threads(processes: int = 1) -> None:
     """Torch threads per process without a GPU: ``PARAMEM_CPU_THREADS`` (or
-    OMP_NUM_THREADS) when set; else the cores shared out among the run's processes on this
-    host (CPU DDP: cores // processes), and torch's own default (one per core) for a single
-    process. bench/RESULTS.md, "CPU threads", has the measurements behind this."""
+    OMP_NUM_THREADS) when set; else the host's cores shared out among the run's processes
+    on it (CPU DDP: cores // processes; one process: every core, torch's default), and one
+    thread when other work already keeps every core busy (1-minute load average >= cores),
+    where extra threads only wait on each other: bench/RESULTS.md, "CPU threads"."""
     import torch
 
     if torch.cuda.is_available():
         return
     n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    cores = os.cpu_count() or 1
     if n:
-        torch.set_num_threads(max(1, int(n)))
-    elif processes > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // processes))
+        threads = max(1, int(n))
+    elif _load_average() >= cores:
+        threads = 1
+    else:
+        threads = max(1, cores // processes)
+    torch.set_num_threads(threads)
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return 0.0
 
 
 def prepare_run(processes: int = 1) -> None:

@@ -67,27 +67,30 @@ def test_processes_per_host(monkeypatch, devices, env, want):
     assert processes_per_host(devices) == want
 
 
-def test_cpu_threads_default_override_and_sharing(monkeypatch):
+def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch):
     import os
 
     import torch
 
-    from paramem.cli import set_cpu_threads
+    from paramem import cli
 
     if torch.cuda.is_available():
         pytest.skip("threads are left alone with a GPU")
     before = torch.get_num_threads()
-    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(cli, "_load_average", lambda: 0.5)  # an idle host
     try:
         monkeypatch.delenv("PARAMEM_CPU_THREADS", raising=False)
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        torch.set_num_threads(1)
-        set_cpu_threads(1)  # one process: torch's default is kept
+        cli.set_cpu_threads(1)
+        assert torch.get_num_threads() == 8  # one process: every core
+        cli.set_cpu_threads(3)
+        assert torch.get_num_threads() == 2  # three processes share 8 cores
+        monkeypatch.setattr(cli, "_load_average", lambda: 9.0)  # every core already busy
+        cli.set_cpu_threads(1)
         assert torch.get_num_threads() == 1
-        set_cpu_threads(2)  # two processes share the cores
-        assert torch.get_num_threads() == max(1, cores // 2)
         monkeypatch.setenv("PARAMEM_CPU_THREADS", "3")
-        set_cpu_threads(2)
-        assert torch.get_num_threads() == 3
+        cli.set_cpu_threads(2)
+        assert torch.get_num_threads() == 3  # the override wins
     finally:
         torch.set_num_threads(before)
