@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= lightning_logs/demo
 TORCH_CPU ?= torch==2.13.0
+KRONFLUENCE ?= kronfluence==1.0.1
 PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core of a 2-core CI machine; 0 runs in-process.
 TEST_WORKERS ?= 2
@@ -31,7 +32,8 @@ $(VENV)/.installed: pyproject.toml
 	else \
 	  $(PY) -m pip install -q $(TORCH_CPU); \
 	fi
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,influence]"
+	$(PY) -m pip install -q --no-deps $(KRONFLUENCE)
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv/ and install paramem with its test extras

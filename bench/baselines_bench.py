@@ -31,10 +31,14 @@ from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_n
 from paramem.score.module import BaselineScorer  # noqa: E402
 from paramem.textbatch import encode, forward  # noqa: E402
 
+# The registered methods that need no external input (pool, corpus, reference, generation).
+TOKEN_METHODS = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm")
+
 
 def make_scorer(model, tok, device: str, run_dir: str, full: bool, max_length: int, rows: int):
-    return in_memory(BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, lowercase=full,
-                                    neighbor=full, gradnorm=full, rows_per_forward=rows), model, tok, device)
+    methods = list(TOKEN_METHODS) if full else ["loss", "zlib", "mink", "minkpp"]
+    return in_memory(BaselineScorer(run_dir=run_dir, model="<in-memory>", max_length=max_length, methods=methods,
+                                    rows_per_forward=rows), model, tok, device)
 
 
 def run_scorer(sc, samples, bs: int) -> None:

@@ -11,6 +11,7 @@ once a command has parsed and is about to run (never on ``--help`` / ``--print_c
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -45,7 +46,8 @@ The whole method on the embedded default (a tiny model, minutes on a laptop CPU)
   paramem report  --scores '[runs/demo/scores.jsonl]' --out_dir runs/report
 
 Repeated --config files compose (later ones override); any key can be set on the command
-line (--model.init_args.num_beams 5). Without a GPU, PARAMEM_CPU_THREADS sets torch's
+line (--model.init_args.num_beams 5). A user error is one `paramem: error:` line; --debug
+(or PARAMEM_DEBUG=1) keeps the traceback. Without a GPU, PARAMEM_CPU_THREADS sets torch's
 threads per process. README.md documents every stage, output schema and recipe.
 """
 
@@ -100,7 +102,7 @@ def prepare_run(processes: int = 1) -> None:
     set_cpu_threads(processes)
 
 
-def lightning_cli(args: list[str] | None):
+def lightning_cli(args: list[str]):
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     from paramem.loggers import report_wandb_runs
@@ -150,8 +152,36 @@ def report_cli(argv: list[str]):
     return CLI(report_main, args=argv, as_positional=False)
 
 
-def cli_main(args: list[str] | None = None):
+# File-system failures the user fixes (a path, permissions, space), not paramem bugs.
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+
+
+def user_error(e: BaseException) -> tuple[BaseException, str] | None:
+    """The error the user can fix and its one-line message, searched along the chain of
+    causes (jsonargparse wraps what a constructor raises); None for anything else (a bug
+    keeps its traceback)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, InputError):
+            return e, str(e)
+        if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS and e.filename:
+            return e, (f"{e.filename}: {e.strerror}; paramem could not use this path: check it, its permissions "
+                       f"and free space (outputs go under --run_dir)")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None):
+    """Run the command line ``args`` (default ``sys.argv[1:]``). A user error prints one
+    ``paramem: error: ...`` line; then it exits with code 2 (``exit_on_error``, the default
+    without ``args``) or re-raises (tests). ``--debug`` or ``PARAMEM_DEBUG=1`` keeps the
+    traceback instead."""
     argv = sys.argv[1:] if args is None else list(args)
+    debug = "--debug" in argv or os.environ.get("PARAMEM_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    if exit_on_error is None:
+        exit_on_error = args is None
     if not argv or argv[0] in ("-h", "--help"):
         print(HELP, end="")
         return None
@@ -161,21 +191,23 @@ def cli_main(args: list[str] | None = None):
     if not argv[0].startswith("-") and argv[0] not in COMMANDS:
         print(f"paramem: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} "
               f"(paramem --help)", file=sys.stderr)
-        if args is not None:
-            raise SystemExit(2)
         sys.exit(2)
     try:
         if argv[0] == "report":  # rebuild a report from scores files, no model
             return report_cli(argv[1:])
-        return lightning_cli(args)
-    except InputError as e:
-        # Bad input is the user's to fix: one clear line, no traceback.
-        print(f"paramem: error: {e}", file=sys.stderr)
-        if args is not None:
+        return lightning_cli(argv)
+    except Exception as e:
+        found = user_error(e)
+        if found is None or debug:
             raise
+        # Bad input is the user's to fix: one clear line, no traceback.
+        print(f"paramem: error: {found[1]}", file=sys.stderr)
+        if not exit_on_error:
+            raise found[0] from None
         sys.exit(2)
 
 
-def main() -> None:
-    """Console-script entry: ``cli_main`` returns the CLI object, which must not become the exit code."""
-    cli_main()
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry: ``cli_main`` returns the CLI object, which must not become the
+    exit code; a user error exits with code 2."""
+    cli_main(args, exit_on_error=True)

@@ -5,7 +5,8 @@
 #   bash scripts/sweep.sh mimir   [extra paramem args, e.g. --trainer.devices 4]
 #   bash scripts/sweep.sh wikimia
 #   bash scripts/sweep.sh tofu
-# MODELS / DOMAINS / SPLITS / LENGTHS env vars narrow the grid.
+# MODELS / DOMAINS / SPLITS / LENGTHS env vars narrow the grid. MODELS are the targets; the
+# paraphraser is the recipe's instruct model (PARAPHRASER=<hub id or dir> replaces it).
 set -euo pipefail
 bench=${1:?usage: scripts/sweep.sh mimir|wikimia|tofu [paramem args]}; shift
 PY=${PY:-python}
@@ -19,8 +20,10 @@ cfg=configs/experiments/$bench
 stages() {  # run_dir model [source overrides: the paraphrase stage reads the benchmark itself;
             # align and mia read <run_dir>/paraphrases.jsonl]
   local run_dir=$1 model=$2; shift 2
+  local paraphraser=()
+  [ -n "${PARAPHRASER:-}" ] && paraphraser=(--model.init_args.model "$PARAPHRASER")
   "$PY" -m paramem predict --config "$base/paraphrase.yaml" --config "$cfg/paraphrase.yaml" --run_dir "$run_dir" \
-    --model.init_args.model "$model" "$@" "${EXTRA[@]}"
+    "${paraphraser[@]}" "$@" "${EXTRA[@]}"
   for stage in align mia; do
     "$PY" -m paramem predict --config "$base/$stage.yaml" --config "$cfg/$stage.yaml" --run_dir "$run_dir" \
       --model.init_args.model "$model" "${EXTRA[@]}"

@@ -6,10 +6,10 @@ import pytest
 
 from paramem.io import InputError
 
-from tests.helpers import CONFIGS, QUIET, TINY_SOURCE, read_jsonl, run_cli
+from tests.helpers import CONFIGS, NO_SEMANTIC, QUIET, TINY_SOURCE, read_jsonl, run_cli
 
 PARA = ["predict", "--config", str(CONFIGS / "paraphrase/tiny.yaml"), *TINY_SOURCE, *QUIET,
-        "--model.init_args.semantic_similarity", "false", "--data.init_args.batch_size", "4"]
+        *NO_SEMANTIC, "--data.init_args.batch_size", "4"]
 
 
 def _para(run_dir, *extra):
@@ -84,7 +84,8 @@ def test_alignment_and_scores_schema(tiny_run, tmp_path):
     assert len(scores) == 32
     methods = set(scores[0]["scores"])
     assert {"loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm", "align_cosine",
-            "align_inner"} <= methods
+            "align_inner", "recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow"} <= methods
+    assert all(isinstance(r["scores"]["blind_bow"], float) for r in scores)
     for name in ("metrics.json", "metrics.csv", "roc.png", "histograms.png"):
         assert (run_dir / name).stat().st_size > 0
 

@@ -4,7 +4,8 @@ Starts from a hub id / local HF directory, or (``model: null``) from the embedde
 a tiny GPT-NeoX and a byte-level BPE trained here. With ``teach_paraphrase`` the model also
 learns the paraphrase prompt on auxiliary records (disjoint from members and non-members),
 so the paraphrase stage can run through the same prompt/generate path as a hub model.
-Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` and reporting the mean loss
+Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` (plus ``train_texts.jsonl``,
+the distinct texts it trained on, for the influence stage) and reporting the mean loss
 on members and on non-members.
 """
 
@@ -32,14 +33,18 @@ class CausalLMFit(pl.LightningModule):
             source's auxiliary records (loss on the near-duplicate only).
         teach_templates: template family (or file) used for those pairs.
         trust_remote_code: passed to transformers when loading ``model``.
+        add_special_tokens: ``auto`` (the tokenizer's default), true or false; as in every stage.
     """
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 4, vocab_size: int = 1024, lr: float = 3e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
                  teach_paraphrase: bool = False, teach_templates: str = "compact",
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
+        from paramem.textbatch import special_tokens_kwargs
+
+        special_tokens_kwargs(add_special_tokens)  # validates
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
         self.model = None
@@ -92,7 +97,8 @@ class CausalLMFit(pl.LightningModule):
     # -- steps ------------------------------------------------------------------------------
     def _losses(self, batch: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = encode(self.tokenizer, [b["text"] for b in batch], self.hparams.max_length, self.device,
-                     loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True)
+                     loss_start_chars=[b.get("loss_start_char", 0) for b in batch], add_eos=True,
+                     add_special_tokens=self.hparams.add_special_tokens)
         logits = forward(self.model, enc)  # (B, T, V)
         return per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
 
@@ -127,6 +133,21 @@ class CausalLMFit(pl.LightningModule):
 
         return [opt], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}]
 
+    def on_train_start(self) -> None:
+        # What the loader serves is what the model trains on (members, teaching pairs, or an
+        # exposure stream): recorded as it is, for the influence stage's curvature.
+        self._trained_items = list(self.trainer.train_dataloader.dataset)
+
+    def write_training_texts(self, path: Path) -> None:
+        """Each distinct training text once, with how often one pass over the data shows it."""
+        from paramem.io import atomic_write_jsonl
+
+        counts: dict[tuple[str, int], int] = {}
+        for item in getattr(self, "_trained_items", []):
+            key = (item["text"], int(item.get("loss_start_char", 0)))
+            counts[key] = counts.get(key, 0) + 1
+        atomic_write_jsonl(path, ({"text": t, "loss_start_char": c, "count": n} for (t, c), n in counts.items()))
+
     # -- end of fit ---------------------------------------------------------------------------
     @torch.no_grad()
     def final_losses(self) -> dict[str, float]:
@@ -150,6 +171,7 @@ class CausalLMFit(pl.LightningModule):
             self.tokenizer.padding_side = "left"  # what every predict stage expects
             self.tokenizer.save_pretrained(out_dir)
             self.tokenizer.padding_side = "right"
+            self.write_training_texts(out_dir / "train_texts.jsonl")
         losses = self.final_losses()
         for logger in self.loggers:
             logger.log_metrics(losses, step=self.global_step)

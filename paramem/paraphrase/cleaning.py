@@ -1,6 +1,7 @@
-"""Turn a paraphraser continuation into one candidate paraphrase, and judge it.
+"""Turn a paraphraser continuation into one candidate paraphrase (judged in gate.py).
 
-Failed candidates are reported with a reason and stay failed: the caller must never put
+Continuations come from base models (a labelled line, maybe an echoed prompt line) and
+from chat models (a courtesy line, markdown emphasis, a reasoning block). Failed candidates are reported with a reason and stay failed: the caller must never put
 the original text in their place (a text aligned with itself scores 1.0 and inflates
 member and non-member scores alike; see DESIGN.md).
 """
@@ -20,9 +21,14 @@ OUTPUT_LABELS = ("near-duplicate", "near duplicate", "rewritten", "rewrite", "re
 _OUTPUT_KEYS = tuple(x.replace(" ", "-") for x in OUTPUT_LABELS)  # as _label() reports them
 _LABEL_RE = re.compile(
     r"^\s*(" + "|".join(re.escape(x) for x in sorted(INPUT_LABELS + OUTPUT_LABELS, key=len, reverse=True))
-    + r")\s*:\s*",
+    + r")\s*:\s*(?:\*\*|__)?\s*",  # chat answers often bold the label: "**Rewritten:** ..."
     re.IGNORECASE,
 )
+# Chat-style wrappers: a reasoning block, leading markdown (quote, heading, bullet,
+# emphasis), and a courtesy line before the answer ("Sure! Here is the rewritten text:").
+_THINK_RE = re.compile(r"<think>.*?(?:</think>|$)", re.IGNORECASE | re.DOTALL)
+_MARKUP_RE = re.compile(r"^\s*(?:>\s*|#+\s+|[-*]\s+|\*\*|__)+")
+_COURTESY_RE = re.compile(r"^(?:sure|certainly|of course|okay|ok|absolutely|here(?:'s| is| are))\b", re.IGNORECASE)
 _QUOTE_PAIRS = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb", "`": "`"}
 
 
@@ -38,7 +44,8 @@ def _strip_labels(line: str) -> str:
     return line
 
 
-def _norm(text: str) -> str:
+def normalized(text: str) -> str:
+    """Whitespace-collapsed, case-folded: how "identical" and an echoed original are judged."""
     return " ".join(text.split()).casefold()
 
 
@@ -52,6 +59,9 @@ def clean(generated: str, original: str | None = None) -> str:
     """The paraphrase inside a decoded continuation (only the new tokens), or "".
 
     Rules, in order:
+    0. Chat answers: drop ``<think>`` blocks and leading markdown markers, and skip a
+       first line that is a courtesy or an announcement ("Sure! ...", a line ending in
+       ":") when another non-blank line follows it.
     1. Skip one echoed prompt line, if the next line is labelled: a first line starting
        with an input label ("Original:"), or with a label other than the next line's
        output label ("Paraphrase: <orig>\\nNear-duplicate: <rewrite>"), or, when
@@ -61,18 +71,22 @@ def clean(generated: str, original: str | None = None) -> str:
        another "Original:" block, as few-shot prompts invite).
     4. Collapse whitespace, strip surrounding matching quotes.
     """
-    lines = generated.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    generated = _THINK_RE.sub("", generated)
+    lines = [_MARKUP_RE.sub("", line) for line in generated.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     nonblank = [i for i, line in enumerate(lines) if line.strip()]
     if not nonblank:
         return ""
     start = nonblank[0]
+    if len(nonblank) > 1 and _label(lines[start]) is None and (
+            lines[start].rstrip(" *_").endswith(":") or _COURTESY_RE.match(lines[start].strip())):
+        start = nonblank[1]
     # One echoed line at most: a prompt tail is "<label>: <original>" then the output label.
     if start + 1 < len(lines) and (next_label := _label(lines[start + 1])) is not None:
         label = _label(lines[start])
         if (
             label in INPUT_LABELS
             or (label is not None and next_label in _OUTPUT_KEYS and next_label != label)
-            or (original is not None and _norm(_strip_labels(lines[start])) == _norm(original))
+            or (original is not None and normalized(_strip_labels(lines[start])) == normalized(original))
         ):
             start += 1
     kept = [_strip_labels(lines[start])]
@@ -84,6 +98,7 @@ def clean(generated: str, original: str | None = None) -> str:
         if _label(line) is not None:
             break
         kept.append(line)
+    kept = [re.sub(r"(?:\*\*|__)\s*$", "", line) for line in kept]  # closing emphasis of a chat answer
     return _strip_quotes(" ".join(" ".join(kept).split()))
 
 
@@ -98,31 +113,3 @@ def edit_similarity(a: str, b: str) -> float:
     if not a and not b:
         return 1.0
     return Indel.normalized_similarity(a, b)
-
-
-def validate(
-    candidate: str,
-    original: str,
-    min_words: int = 3,
-    min_semantic: float | None = None,
-    similarity=None,
-) -> tuple[bool, str]:
-    """(valid, reason), reason in "ok", "empty", "too_short", "identical", "low_similarity".
-
-    ``similarity`` is the candidate's semantic similarity to the original: a float already
-    computed (batch it with SemanticSimilarity.pairwise), or an object with a ``pairwise``
-    method to compute it here. It is required only when ``min_semantic`` is set.
-    """
-    if not candidate or not candidate.strip():
-        return False, "empty"
-    if len(candidate.split()) < min_words:
-        return False, "too_short"
-    if _norm(candidate) == _norm(original):
-        return False, "identical"
-    if min_semantic is not None:
-        if similarity is None:
-            raise ValueError("validate(min_semantic=...) needs the similarity score (or a SemanticSimilarity)")
-        score = similarity.pairwise([original], [candidate])[0] if hasattr(similarity, "pairwise") else similarity
-        if float(score) < min_semantic:
-            return False, "low_similarity"
-    return True, "ok"

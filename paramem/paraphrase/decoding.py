@@ -30,7 +30,7 @@ from paramem.paraphrase.processors import GumbelNoise, Renormalize, RowLengthWin
 
 __all__ = [
     "MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config",
-    "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config",
+    "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts",
 ]
 
 MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts")
@@ -243,3 +243,23 @@ def trim_generated(sequences: torch.Tensor, prompt_len: int, eos_id) -> list[lis
         cut = next((i for i, tok in enumerate(row) if tok in eos), len(row))
         out.append(row[:cut])
     return out
+
+
+def generate_texts(lm, tokenizer, settings: DecodingSettings, prompts: list[str], keys: list[str], min_new, max_new,
+                   request: Request, device, tokenizer_kwargs: dict | None = None) -> list[list[str]]:
+    """One batched generate() call; ``request.num_return_sequences`` decoded texts per prompt.
+
+    keys: one noise key per prompt (noise_key(uid, ...)), so sampled outputs depend on
+    (seed, key) only. The tokenizer must pad on the left. min_new/max_new: per prompt.
+    """
+    enc = tokenizer(prompts, return_tensors="pt", padding=True,
+                    **(tokenizer_kwargs if tokenizer_kwargs is not None else {"add_special_tokens": False})).to(device)
+    prompt_len = enc["input_ids"].shape[1]
+    config = generation_config(settings, min_new, max_new, tokenizer.pad_token_id, tokenizer.eos_token_id, request)
+    procs = logits_processors(settings, keys, prompt_len, request.num_beams, min_new=min_new, max_new=max_new,
+                              eos_id=tokenizer.eos_token_id)
+    with own_generation_config(lm), torch.no_grad():
+        out = lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
+    texts = tokenizer.batch_decode(trim_generated(out, prompt_len, tokenizer.eos_token_id), skip_special_tokens=True)
+    r = request.num_return_sequences
+    return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]

@@ -12,16 +12,21 @@ import logging
 import torch
 
 from paramem.paraphrase import decoding
-from paramem.paraphrase.cleaning import clean, edit_similarity, validate
+from paramem.paraphrase.cleaning import clean, edit_similarity
+from paramem.paraphrase.fields import check_field, split_field
+from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, check_edit_range, validate
+from paramem.paraphrase.paraphraser import resolve
 from paramem.paraphrase.templates import load_templates
 from paramem.records import output_record
 from paramem.stage import PredictStage
+from paramem.textbatch import special_tokens_kwargs
 
 log = logging.getLogger(__name__)
 
 
 class ParaphraseGenerator(PredictStage):
-    """Args (beyond PredictStage's; ``model`` is the paraphraser):
+    """Args (beyond PredictStage's; ``model`` is the paraphraser, ``paramem:embedded_paraphraser``
+    the small model shipped for the embedded corpus):
         mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts.
         num_paraphrases, num_beams, soft_sampling, temperature, top_p, top_k,
         repetition_penalty, length_penalty, seed: decoding knobs (DESIGN.md defaults when null).
@@ -29,12 +34,18 @@ class ParaphraseGenerator(PredictStage):
         templates: shipped family (near_duplicate, syntactic, compact) or a template file.
         template_names: pick templates of the family by name (order kept).
         few_shot: prepend the family's example pair(s) (true, false or a count).
-        min_words: shortest valid paraphrase.
-        semantic_similarity: score each candidate with all-MiniLM-L6-v2 (offline pip package).
-        min_semantic_similarity: candidates below it are invalid (``low_similarity``).
+        chat_template: auto (use the tokenizer's chat template when it has one) | true | false;
+            the rendered template is then the user message.
+        paraphrase_field: answer | question | text | null (answer for QA samples, else text).
+        The gate (gate.py): min_words; semantic_similarity (score with all-MiniLM-L6-v2);
+        min_semantic_similarity (``low_similarity`` below it; null = off);
+        edit_similarity_range ([low, high] InDel ratio: ``too_different`` / ``too_close``;
+        null = off); check_entities (names and numbers must survive, ``entity_changed``;
+        null = on for the embedded corpus only).
     """
 
     output_name = "paraphrases.jsonl"
+    max_length_setting = "max_prompt_tokens"
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  trust_remote_code: bool = False, mode: str = "beam_single_prompt", num_paraphrases: int = 3,
@@ -42,9 +53,14 @@ class ParaphraseGenerator(PredictStage):
                  top_p: float | None = None, top_k: int | None = None, repetition_penalty: float | None = None,
                  length_penalty: float = 1.0, max_prompt_tokens: int = 512, seed: int = 0,
                  templates: str = "near_duplicate", template_names: list[str] | None = None,
-                 few_shot: bool | int = False, min_words: int = 3, semantic_similarity: bool = True,
-                 min_semantic_similarity: float | None = None) -> None:
-        super().__init__(run_dir, model, dtype, max_prompt_tokens, trust_remote_code)
+                 few_shot: bool | int = False, chat_template: str | bool = "auto",
+                 paraphrase_field: str | None = None, min_words: int = 3, semantic_similarity: bool = True,
+                 min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC,
+                 edit_similarity_range: list[float] | None = list(DEFAULT_EDIT_RANGE),
+                 check_entities: bool | None = None, add_special_tokens: str | bool = "auto") -> None:
+        super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
+        # Recorded as given: the alias, not the install path, names the shipped paraphraser.
+        self.paraphraser_name = model if model is not None and resolve(model) != model else None
         self.settings = decoding.DecodingSettings(
             mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
             temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
@@ -52,12 +68,35 @@ class ParaphraseGenerator(PredictStage):
         self.templates = load_templates(templates, template_names)
         self.requests = decoding.plan(self.settings, len(self.templates))  # fails early on too few templates
         self.template_source, self.few_shot = templates, few_shot
+        if str(chat_template).lower() not in ("auto", "true", "false"):
+            raise ValueError(f"chat_template must be auto, true or false, got {chat_template!r}")
+        self.chat_setting = str(chat_template).lower()
+        self.field = check_field(paraphrase_field)
         self.min_words, self.min_semantic = min_words, min_semantic_similarity
         if min_semantic_similarity is not None and not semantic_similarity:
-            raise ValueError("min_semantic_similarity needs semantic_similarity: true")
+            raise ValueError("min_semantic_similarity needs semantic_similarity: true "
+                             "(or switch the semantic gate off with min_semantic_similarity: null)")
+        self.edit_range = check_edit_range(edit_similarity_range)
+        self.entity_setting = check_entities
         self.use_semantic = semantic_similarity
         self._similarity = None
         self._overheads: dict[str, int] = {}
+
+    @property
+    def check_entities(self) -> bool:
+        """``check_entities: null`` = on for the embedded corpus (its names and numbers are
+        the facts a near-duplicate must keep), off elsewhere."""
+        if self.entity_setting is not None:
+            return bool(self.entity_setting)
+        source = getattr(getattr(self._trainer, "datamodule", None), "source", None) if self._trainer else None
+        return source is not None and source.name() == "embedded"
+
+    @property
+    def use_chat(self) -> bool:
+        has = bool(getattr(self.tokenizer, "chat_template", None))
+        if self.chat_setting == "true" and not has:
+            raise ValueError(f"chat_template: true, but the tokenizer of {self.model_path} has no chat template")
+        return has if self.chat_setting == "auto" else self.chat_setting == "true"
 
     def settings_record(self) -> dict:
         s = self.settings
@@ -65,13 +104,25 @@ class ParaphraseGenerator(PredictStage):
                 "soft_sampling": s.soft_sampling, "temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k,
                 "repetition_penalty": s.repetition_penalty, "length_penalty": s.length_penalty, "seed": s.seed,
                 "templates": [self.templates[r.template_index].name for r in self.requests],
-                "template_source": self.template_source,
-                "few_shot": self.few_shot, "paraphraser": self.model_path}
+                "template_source": self.template_source, "few_shot": self.few_shot,
+                "chat_template": self.chat_setting, "paraphrase_field": self.field,
+                "paraphraser": self.paraphraser_name or self.model_path,
+                "gate": self.gate_record()}
+
+    def gate_record(self) -> dict:
+        return {"min_words": self.min_words, "min_semantic_similarity": self.min_semantic,
+                "edit_similarity_range": list(self.edit_range) if self.edit_range else None,
+                "check_entities": self.check_entities}
 
     def signature_extra(self) -> dict:
-        sig = self.settings_record()
-        sig.update(min_words=self.min_words, min_semantic_similarity=self.min_semantic)
-        return sig
+        """Resolved settings (the gate as applied, the chat template) and the prompts
+        themselves: a template file edited between runs changes the results. The
+        paraphraser is compared by its files' fingerprint (``model``), not its path."""
+        import hashlib
+
+        prompts = "\x00".join(t.render("{text}", self.few_shot) for t in self.templates)
+        settings = {k: v for k, v in self.settings_record().items() if k != "paraphraser"}
+        return {**settings, "prompts_sha256": hashlib.sha256(prompts.encode("utf-8")).hexdigest()[:16]}
 
     def similarity(self):
         if self._similarity is None:
@@ -81,11 +132,25 @@ class ParaphraseGenerator(PredictStage):
         return self._similarity
 
     # -- generation --------------------------------------------------------------------------
+    def _prompt(self, template, text: str) -> str:
+        """The template rendered for ``text``; with a chat template, as the user's message."""
+        rendered = template.render(text, self.few_shot)
+        if not self.use_chat:
+            return rendered
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": rendered}], tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def _tokenizer_kwargs(self) -> dict:
+        # A chat template writes its own BOS / role markers into the prompt text: the
+        # tokenizer must not add them a second time.
+        return {"add_special_tokens": False} if self.use_chat else special_tokens_kwargs(self.add_special_tokens)
+
     def _overhead(self, template) -> int:
-        """Prompt tokens a template adds around the text (constant: computed once)."""
+        """Prompt tokens a template adds around the text (constant: computed once); special
+        tokens the tokenizer adds (a LLaMA BOS) count as overhead too."""
         if template.name not in self._overheads:
-            rendered = template.render("", self.few_shot)
-            self._overheads[template.name] = len(self.tokenizer(rendered, add_special_tokens=False)["input_ids"])
+            rendered = self._prompt(template, "")
+            self._overheads[template.name] = len(self.tokenizer(rendered, **self._tokenizer_kwargs())["input_ids"])
         return self._overheads[template.name]
 
     def _fit_text(self, text: str, ids: list[int], template) -> tuple[str, int, bool]:
@@ -97,60 +162,60 @@ class ParaphraseGenerator(PredictStage):
 
     def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request) -> list[list[str]]:
         """One generate call; returns ``num_return_sequences`` decoded texts per prompt."""
-        tok = self.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
-        prompt_len = enc["input_ids"].shape[1]
-        config = decoding.generation_config(self.settings, lo, hi, tok.pad_token_id, tok.eos_token_id, request)
-        procs = decoding.logits_processors(self.settings, keys, prompt_len, request.num_beams, min_new=lo,
-                                           max_new=hi, eos_id=tok.eos_token_id)
-        with decoding.own_generation_config(self.lm), torch.no_grad():
-            out = self.lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
-        new_ids = decoding.trim_generated(out, prompt_len, tok.eos_token_id)
-        texts = tok.batch_decode(new_ids, skip_special_tokens=True)
-        r = request.num_return_sequences
-        return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]
+        return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
+                                       self.device, self._tokenizer_kwargs())
 
     def process(self, batch: list[dict]) -> list[dict]:
         candidates: list[list[tuple[str, str]]] = [[] for _ in batch]  # (template name, raw text)
         truncated = [False] * len(batch)
         # N-prompt modes: every (sample, template) row goes into one generate call.
         prompts, keys, n_orig, owners = [], [], [], []
-        text_ids = self.tokenizer([s["text"] for s in batch], add_special_tokens=False)["input_ids"]
+        splits = [split_field(s, self.field) for s in batch]
+        text_ids = self.tokenizer([f.body for f in splits], add_special_tokens=False)["input_ids"]
         for req in self.requests:
             template = self.templates[req.template_index]
             for i, s in enumerate(batch):
-                text, n_tok, cut = self._fit_text(s["text"], text_ids[i], template)
+                text, n_tok, cut = self._fit_text(splits[i].body, text_ids[i], template)
                 truncated[i] |= cut
-                prompts.append(template.render(text, self.few_shot))
+                prompts.append(self._prompt(template, text))
                 keys.append(decoding.noise_key(s["uid"], template.name))
                 n_orig.append(n_tok)
                 owners.append((i, template.name))
         outputs = self._generate(prompts, keys, n_orig, self.requests[0])
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
-        return self._records(batch, candidates, truncated)
+        return self._records(batch, splits, candidates, truncated)
 
-    def _records(self, batch, candidates, truncated) -> list[dict]:
-        cleaned = [[(name, clean(raw, s["text"])) for name, raw in cands] for s, cands in zip(batch, candidates)]
+    def _records(self, batch, splits, candidates, truncated) -> list[dict]:
+        cleaned = [[(name, clean(raw, f.body)) for name, raw in cands] for f, cands in zip(splits, candidates)]
         sims: list[float] = []
         if self.use_semantic:
-            pairs = [(s["text"], c) for s, cands in zip(batch, cleaned) for _, c in cands if c.strip()]
+            pairs = [(f.body, c) for f, cands in zip(splits, cleaned) for _, c in cands if c.strip()]
             sims = self.similarity().pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else []
         sim_iter = iter(sims)
+        check_entities = self.check_entities
         records = []
-        for s, cands, cut in zip(batch, cleaned, truncated):
+        for s, field, cands, cut in zip(batch, splits, cleaned, truncated):
             paras, seen = [], set()
-            for name, text in cands:
-                sim = next(sim_iter) if self.use_semantic and text.strip() else None
-                valid, reason = validate(text, s["text"], self.min_words, self.min_semantic, sim)
-                if valid and text in seen:
+            for name, body in cands:
+                # Similarities compare the rewritten field with the original field: the
+                # verbatim rest of a QA text would otherwise inflate both.
+                sim = next(sim_iter) if self.use_semantic and body.strip() else None
+                edit = edit_similarity(body, field.body)
+                valid, reason = validate(body, field.body, self.min_words, self.min_semantic, sim, self.edit_range,
+                                         check_entities, edit)
+                if valid and body in seen:
                     valid, reason = False, "duplicate"
-                seen.add(text)
-                paras.append({"text": text, "valid": valid, "reason": reason, "similarity": sim,
-                              "edit_similarity": edit_similarity(text, s["text"]), "template": name})
-            records.append(output_record(s, {"text": s["text"], "paraphrases": paras,
+                seen.add(body)
+                text, loss_start = field.join(body)
+                para = {"text": text, "valid": valid, "reason": reason, "similarity": sim, "edit_similarity": edit,
+                        "template": name}
+                if loss_start is not None:
+                    para["loss_start_char"] = loss_start
+                paras.append(para)
+            records.append(output_record(s, {"text": s["text"], "field": field.field, "paraphrases": paras,
                                              "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
                                              "settings": self.settings_record()}, carry=("loss_start_char",)))
         return records
@@ -158,13 +223,18 @@ class ParaphraseGenerator(PredictStage):
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
         from paramem.loggers import wandb_loggers
-        from paramem.paraphrase.summary import summarize_paraphrases
+        from paramem.paraphrase.summary import FIGURE_NAME, similarity_figure, summarize_paraphrases
 
         summary, examples = summarize_paraphrases(path, self.settings.num_paraphrases)
         print("[paramem] paraphrases: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in summary.items()))
+        figure = similarity_figure(path, self.run_dir / FIGURE_NAME)
+        print(f"[paramem] similarity histograms: {figure}")
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})
         for logger in wandb_loggers(self.loggers):
+            import wandb
+
+            logger.experiment.log({"paraphrase/similarity": wandb.Image(str(figure))})
             logger.log_table("paraphrase/examples", columns=list(examples[0]) if examples else ["uid"],
                              data=[list(e.values()) for e in examples])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,8 @@ from paramem.io import read_jsonl, to_json_safe
 from paramem.io import InputError, atomic_write_bytes
 from paramem.report.figures import histogram_figure, roc_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "group", "method", "metric", "value", "ci_low", "ci_high",
@@ -55,6 +58,10 @@ def write_report(
         "paired across methods scored on the same samples",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    from paramem.score.blind import shift_warning
+
+    warning = shift_warning(groups)
+    meta["warnings"] = [warning] if warning else []
     metrics = {"meta": meta, **groups}
     text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(out_dir / "metrics.json", text.encode())
@@ -65,6 +72,8 @@ def write_report(
     }
     if wandb_run is not None:
         log_to_wandb(wandb_run, metrics, records, figures)
+    if warning:
+        log.warning(warning)
     return metrics
 
 
@@ -110,11 +119,17 @@ def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping
     rows = []
     for r in records:
         scores = r.get("scores") or {}
-        row = [str(r.get("uid")), r.get("label"), r.get("domain"), *(r.get(k) for k in extra)]
+        # Text columns hold text whatever a hand-made scores file put there (W&B refuses a
+        # column that mixes 5 and "web").
+        row = [str(r.get("uid")), r.get("label"), _text(r.get("domain")), *(_text(r.get(k)) for k in extra)]
         rows.append(row + [_finite_or_none(scores.get(m)) for m in methods])
     logged = {f"mia/{name}": wandb.Image(str(path)) for name, path in figures.items()}
     logged["mia/scores"] = wandb.Table(columns=columns, data=rows)
     run.log(logged)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -157,6 +172,7 @@ def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines += [f"{m.ljust(widths[0])}  {why}" for m, why in notes]
+    lines += [f"WARNING: {w}" for w in metrics.get("meta", {}).get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -175,6 +191,9 @@ def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
         for line_no, record in read_jsonl(path):
             where = f"{path}:{line_no}"
             _check_record(record, where)
+            for key in ("domain", "split"):  # strings everywhere, as the stages write them
+                if record.get(key) is not None:
+                    record[key] = str(record[key])
             uid = str(record["uid"])
             if uid in seen:
                 first, first_where = seen[uid]

@@ -148,7 +148,9 @@ def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
     # Ratio-type scores can have a few extreme values that would squash every other
     # sample into one bin: bin the central 99% and pile the tails into the edge bins.
     lo, hi = np.quantile(s, [0.005, 0.995])
-    if not hi > lo:
+    if not hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
+        # (near-)constant scores, e.g. DC-PDD capped at a for every member: bins of a few
+        # ulps would have zero width after rounding and no finite density
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
     clipped = np.clip(s, lo, hi)

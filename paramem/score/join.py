@@ -1,27 +1,58 @@
-"""scores.jsonl: the baselines of each sample joined with its gradient alignment."""
+"""scores.jsonl: the baselines of each sample joined with its gradient alignment and its
+influence scores, each under the fixed convention "larger = member"."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from paramem.io import atomic_write_jsonl, read_jsonl
 from paramem.records import output_record
+from paramem.resume import HASH_FIELD
 
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
+# method -> (field of influence.jsonl, sign). A text the model was trained on has a small
+# loss gradient, hence small (self-)influence: the negated value follows "larger = member",
+# as `gradnorm` does; a member's hidden state is closer to the training texts': RepSim as is.
+INFLUENCE_METHODS = {"influence_self": ("self_influence", -1), "tracin_self": ("tracin_self", -1),
+                     "repsim_max": ("repsim_max", 1), "repsim_mean": ("repsim_mean", 1)}
 
 
-def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path) -> list[dict]:
-    """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run)
-    gets ``None`` for the alignment methods, never a made-up value."""
-    align: dict[str, dict] = {}
-    if alignment is not None and Path(alignment).exists():
-        for _, rec in read_jsonl(alignment):
-            align[str(rec["uid"])] = {m: rec.get(field) for m, field in ALIGN_METHODS.items()}
-    records = []
+def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> tuple[dict[str, dict], dict]:
+    """(uid -> scores, uid -> input hash of the record)."""
+    if path is None or not Path(path).exists():
+        return {}, {}
+    out, hashes = {}, {}
+    for _, rec in read_jsonl(path):
+        out[str(rec["uid"])] = {m: (None if rec.get(field) is None else sign * rec[field])
+                                for m, (field, sign) in methods.items()}
+        hashes[str(rec["uid"])] = rec.get(HASH_FIELD)
+    return out, hashes
+
+
+def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
+                 extra: dict[str, dict] | None = None, influence: str | Path | None = None) -> list[dict]:
+    """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run) or
+    without influence gets ``None`` for those methods, never a made-up value; a file that
+    does not exist adds no methods. ``extra``: more scores by uid (the set methods, e.g.
+    blind_bow)."""
+    joined = [("aligned", *_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
+              ("given influence", *_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
+    records, differ = [], Counter()
     for _, rec in read_jsonl(baselines):
-        scores = dict(rec["scores"])
-        if align:
-            scores.update(align.get(str(rec["uid"]), dict.fromkeys(ALIGN_METHODS)))
+        scores, uid = dict(rec["scores"]), str(rec["uid"])
+        for what, table, hashes, methods in joined:
+            if table:
+                scores.update(table.get(uid, dict.fromkeys(methods)))
+                theirs, ours = hashes.get(uid), rec.get(HASH_FIELD)
+                differ[what] += theirs is not None and ours is not None and theirs != ours
+        if extra:
+            scores.update(extra.get(uid, {}))
         records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
+    for what, n in differ.items():
+        if n:  # legitimate when the stages read different files on purpose; stale otherwise
+            print(f"[paramem] {out}: {n} samples were {what} from another input than they were scored from "
+                  f"(text, label, paraphrases or another field differs): unless intended, rerun that stage "
+                  f"on the same data")
     return records

@@ -1,61 +1,103 @@
-"""MIA baselines as a predict loop, then the report (scores.jsonl, metrics, figures, W&B).
+"""MIA methods as a predict loop, then the report (scores.jsonl, metrics, figures, W&B).
 
-Per sample, one forward pass of the original serves loss / zlib / min-k% / min-k%++ and
-gradnorm; the lower-cased text, the paraphrases (neighbours) and the reference model add
-one row each. ``gradnorm`` is ``-||dL/dW_head||_F``: the Frobenius norm of the loss
-gradient w.r.t. the output-layer weight (its own term), exact through the Gram trick.
-Every score follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as ``align_cosine`` and
-``align_inner`` when the run dir has it.
+Methods come from the registry (paramem.score.registry). Per batch, every text variant the
+requested methods read (the original, its lower-cased form, its paraphrases, its
+prefix-conditioned forms, its word-swapped copies) is tokenized once, the rows are sorted
+by length and packed into forwards of ``rows_per_forward`` rows, and one forward per row
+yields the statistics every token-level method shares (paramem.score.tokenstats). The
+reference model adds one row per text; SaMIA adds one batched generate call. The blind
+baseline scores all texts at once when the outputs are merged. Every score in the output
+follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as
+``align_cosine`` and ``align_inner`` when the run dir has it, influence (``influence.jsonl``)
+as ``influence_self``, ``tracin_self``, ``repsim_max`` and ``repsim_mean``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import zlib
 from pathlib import Path
 
 import torch
 
 from paramem.io import InputError
 from paramem.records import output_record
+from paramem.score import registry
 from paramem.stage import PredictStage
-from paramem.textbatch import encode
+from paramem.textbatch import pad, special_tokens_kwargs, tokenize
 
 log = logging.getLogger(__name__)
-KS = tuple(round(i / 10, 1) for i in range(1, 11))
+KS = registry.ScoreSettings().ks
+CLASSIC = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm")
 
 
 class BaselineScorer(PredictStage):
     """Args (beyond PredictStage's):
-        reference_model: a smaller model of the same tokenizer family for ``ref`` (null: skip).
-        lowercase / neighbor / gradnorm: compute these baselines.
+        methods: registered method names (null: the classic ones, pac and blind_bow, plus
+            ref / recall + con_recall / dcpdd when reference_model / prefix_pool /
+            frequency_corpus is set; samia and samia_zlib only on request).
+        reference_model: a smaller model of the same tokenizer family for ``ref``.
         ks: fractions for min-k% and min-k%++.
-        rows_per_forward: texts per forward pass (originals + variants are packed together).
+        prefix_pool / prefix_shots / prefix_seed / gamma: ReCaLL prefixes (a labelled file or
+            an embedded corpus dir; ``{run_dir}`` allowed), shots per prefix, Con-ReCall gamma.
+        frequency_corpus / dcpdd_a: DC-PDD reference corpus (file or embedded corpus dir), cap a.
+        pac_copies / pac_swap_fraction / pac_seed: PAC's word-swapped copies.
+        samia_samples / samia_temperature / samia_top_k / samia_top_p / samia_seed: SaMIA sampling.
+        blind_folds / blind_seed: the blind baseline's k-fold.
+        rows_per_forward: text rows per forward pass.
         alignment_file: per-sample alignment to join into scores.jsonl (missing: skipped).
         n_resamples / ci_seed: bootstrap confidence intervals of the report.
     """
 
     output_name = "baselines.jsonl"
+    # Packing and the report's settings: the report is rebuilt from every record on each run.
+    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "n_resamples", "ci_seed"}
+    model_settings = ("model", "reference_model", "prefix_pool", "frequency_corpus")
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
-                 max_length: int = 512, trust_remote_code: bool = False, reference_model: str | None = None,
-                 lowercase: bool = True, neighbor: bool = True, gradnorm: bool = True, ks: list[float] = list(KS),
-                 rows_per_forward: int = 32, alignment_file: str = "alignment.jsonl", n_resamples: int = 1000,
-                 ci_seed: int = 0) -> None:
-        super().__init__(run_dir, model, dtype, max_length, trust_remote_code)
+                 max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
+                 methods: list[str] | None = None, reference_model: str | None = None, ks: list[float] = list(KS),
+                 prefix_pool: str | None = None, prefix_shots: int = 4, prefix_seed: int = 0, gamma: float = 0.5,
+                 frequency_corpus: str | None = None, dcpdd_a: float = 0.01, pac_copies: int = 5,
+                 pac_swap_fraction: float = 0.1, pac_seed: int = 0, samia_samples: int = 10,
+                 samia_temperature: float = 1.0, samia_top_k: int = 50, samia_top_p: float = 1.0, samia_seed: int = 0,
+                 blind_folds: int = 5, blind_seed: int = 0, rows_per_forward: int = 32,
+                 alignment_file: str = "alignment.jsonl", n_resamples: int = 1000, ci_seed: int = 0) -> None:
+        super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         self.reference_model = reference_model
-        self.use_lowercase, self.use_neighbor, self.use_gradnorm = lowercase, neighbor, gradnorm
-        self.ks = tuple(ks)
+        self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
+        self.method_names = list(methods) if methods is not None else self._default_methods()
+        self.methods = [registry.get(m) for m in self.method_names]
+        missing = {"reference_model": reference_model, "prefix_pool": prefix_pool, "frequencies": frequency_corpus}
+        for m in self.methods:
+            for need in m.needs:
+                if need in missing and not missing[need]:
+                    arg = {"frequencies": "frequency_corpus"}.get(need, need)
+                    raise InputError(f"method {m.name!r} needs {arg} (model.init_args.{arg}), which is not set")
+        self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=gamma, dcpdd_a=dcpdd_a)
+        self.prefix_shots, self.prefix_seed = prefix_shots, prefix_seed
+        self.pac = dict(n_copies=pac_copies, swap_fraction=pac_swap_fraction, seed=pac_seed)
+        self.samia = dict(n=samia_samples, temperature=samia_temperature, top_k=samia_top_k, top_p=samia_top_p,
+                          seed=samia_seed)
+        self.blind = dict(folds=blind_folds, seed=blind_seed)
         self.rows_per_forward = rows_per_forward
         self.alignment_file = alignment_file
         self.n_resamples, self.ci_seed = n_resamples, ci_seed
-        self.ref_lm = None
+        self.ref_lm = self.pool = None
+        self.prefix_ids: dict[str, list[int]] = {}
 
-    def signature_extra(self) -> dict:
-        return {"reference_model": self.reference_model and self.model_fingerprint(self.reference_model),
-                "lowercase": self.use_lowercase, "neighbor": self.use_neighbor, "gradnorm": self.use_gradnorm,
-                "ks": list(self.ks)}
+    def _default_methods(self) -> list[str]:
+        names = list(CLASSIC) + ["pac", "blind_bow"]
+        if self.reference_model:
+            names.append("ref")
+        if self.prefix_pool_path:
+            names += ["recall", "con_recall"]
+        if self.frequency_corpus:
+            names.append("dcpdd")
+        return names
+
+    @property
+    def variants(self) -> set[str]:
+        return {v for m in self.methods for v in m.variants}
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -67,77 +109,135 @@ class BaselineScorer(PredictStage):
                 check_same_tokenizer(self.tokenizer, ref_tok, (self.model_path, self.reference_model))
             except ValueError as e:
                 raise InputError(f"reference model refused: {e}") from None
+        self.prepare_inputs()
+
+    def prepare_inputs(self) -> None:
+        """Prefix pool and token frequencies (files are read once per process)."""
+        if self.variants & {"recall_non", "recall_mem"} and self.pool is None:
+            from paramem.score.recall import PrefixPool
+
+            self.pool = PrefixPool.load(self.prefix_pool_path, self.run_dir)
+            for key, label in (("recall_non", 0), ("recall_mem", 1)):
+                if key not in self.variants:
+                    continue
+                text = self.pool.prefix(label, self.prefix_shots, self.prefix_seed)
+                self.prefix_ids[key] = self.tokenizer(text, **special_tokens_kwargs(self.add_special_tokens))[
+                    "input_ids"]
+        if any("frequencies" in m.needs for m in self.methods) and self.settings.log_inv_freq is None:
+            from paramem.score.dcpdd import corpus_texts, log_inverse_frequencies
+
+            vocab = max(len(self.tokenizer), self.lm.get_output_embeddings().weight.shape[0])
+            self.settings.log_inv_freq = log_inverse_frequencies(
+                self.tokenizer, corpus_texts(self.frequency_corpus, self.run_dir), vocab)
 
     # -- scoring ---------------------------------------------------------------------------
-    def _stats(self, lm, texts: list[str], starts: list[int], n_grad_norms: int = 0) -> list[dict]:
-        """token_stats over ``texts`` in chunks; adds ``truncated``, and ``grad_norm`` for the
-        first ``n_grad_norms`` texts (from the same forward pass)."""
+    def _row_stats(self, lm, rows: list, grad_rows: set[int]) -> list:
+        """RowStats per token row: sorted by length (little padding), rows_per_forward per forward."""
         from paramem.score.tokenstats import batch_token_stats
 
-        out = []
-        for i in range(0, len(texts), self.rows_per_forward):
-            enc = encode(self.tokenizer, texts[i:i + self.rows_per_forward], self.max_length, self.device,
-                         loss_start_chars=starts[i:i + self.rows_per_forward])
-            want = [i + j < n_grad_norms for j in range(enc.input_ids.shape[0])]
-            rows = batch_token_stats(lm, enc, ks=self.ks, grad_norm_rows=want)
-            for r, trunc in zip(rows, enc.truncated):
-                r["truncated"] = trunc
-            out.extend(rows)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
+        out: list = [None] * len(rows)
+        for lo in range(0, len(order), self.rows_per_forward):
+            chunk = order[lo:lo + self.rows_per_forward]
+            enc = pad(self.tokenizer, [rows[i] for i in chunk], self.device)
+            stats = batch_token_stats(lm, enc, grad_norm_rows=[i in grad_rows for i in chunk])
+            for i, st, trunc in zip(chunk, stats, enc.truncated):
+                st.truncated = trunc
+                out[i] = st
         return out
+
+    def _plan_rows(self, batch: list[dict]) -> tuple[list, list[dict]]:
+        """Token rows of every variant, and per sample where each variant's rows are."""
+        want = self.variants
+        texts, starts, prefixes, slots = [], [], [], []
+
+        def add(text: str, start: int, prefix: list[int] | None = None) -> int:
+            texts.append(text), starts.append(start), prefixes.append(prefix)
+            return len(texts) - 1
+
+        for s in batch:
+            text, start = s["text"], s.get("loss_start_char", 0)
+            slot = {"original": add(text, start)}
+            if "lower" in want:
+                slot["lower"] = add(text.lower(), start)
+            if "neighbors" in want:
+                # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
+                paras = s.get("paraphrases") or []
+                para_starts = s.get("paraphrase_loss_starts") or [0] * len(paras)
+                slot["neighbors"] = [add(p, st) for p, st in zip(paras, para_starts)]
+            for key in ("recall_non", "recall_mem"):
+                if key in want:
+                    slot[key] = add(text, start, self.prefix_ids[key])
+            if "swaps" in want:
+                from paramem.score.pac import swapped_copies
+
+                copies = swapped_copies(text, str(s["uid"]), start=start, **self.pac)
+                slot["swaps"] = [add(c, start) for c in copies]
+            slots.append(slot)
+        rows = tokenize(self.tokenizer, texts, self.max_length, starts, add_special_tokens=self.add_special_tokens,
+                        prefix_ids=prefixes)
+        return rows, slots
+
+    def _samia(self, batch: list[dict]) -> list:
+        from paramem.paraphrase.decoding import DecodingSettings
+        from paramem.score.samia import sample_continuations
+
+        s = self.samia
+        settings = DecodingSettings(mode="nucleus_Nprompts", num_paraphrases=s["n"], temperature=s["temperature"],
+                                    top_k=s["top_k"], top_p=s["top_p"], repetition_penalty=1.0, seed=s["seed"])
+        return sample_continuations(self.lm, self.tokenizer, batch, s["n"], settings, self.device,
+                                    special_tokens_kwargs(self.add_special_tokens))
 
     @torch.no_grad()
     def process(self, batch: list[dict]) -> list[dict]:
-        # Rows: originals, then lower-cased originals, then every paraphrase.
-        texts = [s["text"] for s in batch]
-        starts = [s.get("loss_start_char", 0) for s in batch]
-        rows, row_starts = list(texts), list(starts)
-        if self.use_lowercase:
-            rows += [t.lower() for t in texts]
-            row_starts += starts
-        para_slices = []
-        for s in batch:
-            paras = (s.get("paraphrases") or []) if self.use_neighbor else []
-            para_slices.append((len(rows), len(rows) + len(paras)))
-            rows += paras
-            row_starts += [0] * len(paras)
-        stats = self._stats(self.lm, rows, row_starts, n_grad_norms=len(batch) if self.use_gradnorm else 0)
-        ref = self._stats(self.ref_lm, texts, starts) if self.ref_lm is not None else None
-
+        if self.pool is not None:
+            self.pool.check_disjoint(batch)
+        rows, slots = self._plan_rows(batch)
+        grad = {sl["original"] for sl in slots} if any(m.name == "gradnorm" for m in self.methods) else set()
+        stats = self._row_stats(self.lm, rows, grad)
+        ref = self._row_stats(self.ref_lm, [rows[sl["original"]] for sl in slots], set()) if "ref" in self.variants \
+            else None
+        samia = self._samia(batch) if "samia" in self.variants else None
+        per_sample = [m for m in self.methods if m.per_sample]
         records = []
-        for i, s in enumerate(batch):
-            st = stats[i]
-            ll = st["ll"]
-            scores = {"loss": ll}
-            scores["zlib"] = None if ll is None else ll / len(zlib.compress(s["text"].encode("utf-8")))
-            for k in self.ks:
-                scores[f"mink_{k}"] = st["mink"][k]
-                scores[f"minkpp_{k}"] = st["minkpp"][k]
-            if self.use_lowercase:
-                ll_lower = stats[len(batch) + i]["ll"]
-                # Both lls are <= 0: the ratio is |ll_lower| / |ll|, larger for a memorised text.
-                scores["lowercase"] = None if ll in (None, 0) or ll_lower is None else ll_lower / ll
-            if self.use_neighbor:
-                a, b = para_slices[i]
-                neigh = [stats[j]["ll"] for j in range(a, b) if stats[j]["ll"] is not None]
-                scores["neighbor"] = None if ll is None or not neigh else ll - sum(neigh) / len(neigh)
+        for i, (s, slot) in enumerate(zip(batch, slots)):
+            variants = {k: ([stats[j] for j in v] if isinstance(v, list) else stats[v])
+                        for k, v in slot.items() if k != "original"}
             if ref is not None:
-                scores["ref"] = None if ll is None or ref[i]["ll"] is None else ll - ref[i]["ll"]
-            if self.use_gradnorm:
-                scores["gradnorm"] = None if st["grad_norm"] is None else -st["grad_norm"]
-            scores = {k: (v if v is None or math.isfinite(v) else None) for k, v in scores.items()}
-            records.append(output_record(s, {"n_tokens": st["n_tokens"], "truncated": st["truncated"],
-                                             "scores": scores}))
+                variants["ref"] = ref[i]
+            if samia is not None:
+                variants["samia"] = samia[i]
+            st = stats[slot["original"]]
+            ts = registry.TextStats(s["text"], st, variants, self.settings)
+            records.append(output_record(s, {"n_tokens": st.n_tokens, "truncated": st.truncated,
+                                             "scores": registry.score_sample(per_sample, ts)}))
         return records
 
     # -- report ----------------------------------------------------------------------------
+    def set_scores(self, path: Path) -> dict[str, dict]:
+        """Scores of the set methods (blind_bow), by uid, over every merged record."""
+        from paramem.io import read_jsonl
+
+        set_methods = [m for m in self.methods if not m.per_sample]
+        if not set_methods:
+            return {}
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        texts = {str(s["uid"]): s["text"] for s in (getattr(dm, "samples", None) or [])}
+        recs = [r for _, r in read_jsonl(path) if str(r["uid"]) in texts]
+        out: dict[str, dict] = {str(r["uid"]): {} for r in recs}
+        for m in set_methods:
+            values = m.fn([texts[str(r["uid"])] for r in recs], [r["label"] for r in recs], **self.blind)
+            for r, v in zip(recs, values):
+                out[str(r["uid"])].update(registry.oriented(m, v))
+        return out
+
     def on_outputs_merged(self, path: Path) -> None:
-        from paramem.score.join import write_scores
-        from paramem.report.build import format_table, write_report
-
-        records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl")
         from paramem.loggers import wandb_run
+        from paramem.report.build import format_table, write_report
+        from paramem.score.join import write_scores
 
-        run = wandb_run(self.loggers)
+        records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
+                               extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
-                               wandb_run=run)
+                               wandb_run=wandb_run(self.loggers))
         print(format_table(metrics))

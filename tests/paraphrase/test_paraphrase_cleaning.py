@@ -1,6 +1,7 @@
 import pytest
 
-from paramem.paraphrase.cleaning import clean, edit_similarity, validate
+from paramem.paraphrase.cleaning import clean, edit_similarity
+from paramem.paraphrase.gate import validate
 
 ORIG = "The old bridge was closed for repairs last spring."
 

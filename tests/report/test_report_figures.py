@@ -56,3 +56,16 @@ def test_select_methods_limits_legend():
     shown = select_methods(aurocs, max_curves=10)
     assert shown == ["ref", "mink_1.0", "minkpp_1.0", "loss", "zlib"]
     assert select_methods(aurocs, max_curves=2) == ["ref", "mink_1.0"]
+
+
+def test_histogram_of_near_constant_scores_has_no_zero_width_bins(tmp_path):
+    """DC-PDD caps every member at a: scores a few ulps apart must not give 0-width bins."""
+    import warnings
+
+    from paramem.report.figures import histogram_figure
+
+    recs = [{"uid": str(i), "label": i % 2, "scores": {"dcpdd": 0.01 * (1 + (2.2e-16 if i % 3 else 0.0))}}
+            for i in range(20)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        histogram_figure(recs, tmp_path / "h.png")

@@ -1,5 +1,6 @@
-"""token_stats against a float64 per-position reimplementation, padding/batch invariance,
-answer-only loss, min-k% edge cases, the score helpers and the tokenizer check."""
+"""token_stats + the registered loss / min-k% / min-k%++ functions against a float64
+per-position reimplementation, padding/batch invariance, answer-only loss, min-k% edge
+cases, the classic score functions and the tokenizer check."""
 
 import copy
 import math
@@ -11,9 +12,27 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM,
                           PreTrainedTokenizerFast)
 
-from paramem.textbatch import TokenBatch, forward
-from paramem.score.tokenstats import (KS, batched_token_stats, check_same_tokenizer, lowercase_score,
-                                      neighbor_score, ref_score, token_stats, zlib_score)
+from paramem.score import methods
+from paramem.score.registry import ScoreSettings, TextStats, get, oriented
+from paramem.score.tokenstats import RowStats, check_same_tokenizer
+from paramem.score.tokenstats import token_stats as _token_stats
+from paramem.textbatch import TokenBatch, encode, forward
+
+KS = ScoreSettings().ks
+
+
+def summary(row: RowStats) -> dict:
+    """What the tests compare: the row's ll and token log-probs, and the registered
+    mink / minkpp functions' columns computed from it (the stage's own code path)."""
+    ts = TextStats("", row)
+    mk, mpp = methods.mink(ts), methods.minkpp(ts)
+    out = {"n_tokens": row.n_tokens, "ll": row.ll, "token_logprobs": row.token_logprobs,
+           "mink": {k: mk[f"mink_{k}"] for k in KS}, "minkpp": {k: mpp[f"minkpp_{k}"] for k in KS}}
+    return out
+
+
+def token_stats(*args, **kwargs) -> list[dict]:
+    return [summary(r) for r in _token_stats(*args, **kwargs)]
 
 V = 300  # >= 256 so the byte-level BPE below fits the models' vocabulary
 # The default init (0.02) gives near-uniform next-token distributions with sigma ~ 0.1,
@@ -176,6 +195,7 @@ def test_min_k_small_n(model):
         assert s3["mink"][k] == pytest.approx(lp[0] if k < 1.0 else sum(lp) / 2, abs=1e-6)
     assert s1 == {"n_tokens": 0, "ll": None, "token_logprobs": [],
                   "mink": dict.fromkeys(KS), "minkpp": dict.fromkeys(KS)}
+    assert methods.loss(TextStats("", _token_stats(model, *_pad([one], "right"))[0])) is None
 
 
 def test_bf16_model_gets_float32_stats():
@@ -211,24 +231,25 @@ def test_rejects_bad_inputs(model):
         model.eval()
 
 
-def test_batched_token_stats(model, tokenizer):
+def test_encode_then_token_stats(model, tokenizer):
     texts = ["The quick brown fox jumps over the lazy dog.", "Members", "def f(x):\n    return x * 2",
              "Question: Who wrote the book? Answer: A fictitious author named Jaime Vasquez."]
     long_ids = tokenizer(texts[3])["input_ids"]
-    out = batched_token_stats(texts, tokenizer, model, batch_size=3, max_length=len(long_ids) - 2,
-                              padding_side="left")
-    assert [o["truncated"] for o in out] == [False, False, False, True]
+    enc = encode(tokenizer, texts, max_length=len(long_ids) - 2, padding_side="left")
+    assert enc.truncated == [False, False, False, True]
+    out = token_stats(model, enc.input_ids, enc.attention_mask, enc.target_mask)
     for text, o in zip(texts, out):
         ids = tokenizer(text)["input_ids"][:len(long_ids) - 2]
         t = torch.tensor([ids])
         _assert_close(o, token_stats(model, t, torch.ones_like(t))[0], 1e-5)
 
 
-def test_batched_answer_starts(model, tokenizer):
+def test_encode_answer_start(model, tokenizer):
     q, a = "Question: Who wrote the book? Answer:", "A fictitious author named Jaime Vasquez."
     text = q + " " + a
     n_answer = len(tokenizer(" " + a)["input_ids"])
-    out = batched_token_stats([text, text], tokenizer, model, answer_starts=[len(q) + 1, None])
+    enc = encode(tokenizer, [text, text], 64, loss_start_chars=[len(q) + 1, 0])
+    out = token_stats(model, enc.input_ids, enc.attention_mask, enc.target_mask)
     ids = tokenizer(text)["input_ids"]
     mask = torch.tensor([[0] * (len(ids) - n_answer) + [1] * n_answer])
     t = torch.tensor([ids])
@@ -237,17 +258,31 @@ def test_batched_answer_starts(model, tokenizer):
     assert out[1]["n_tokens"] == len(ids) - 1
 
 
-def test_score_helpers():
+def _row(ll, n=3):
+    return RowStats(n if ll is not None else 0, ll, torch.zeros(0), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+
+
+def test_classic_score_functions():
     text = "Some text that compresses."
-    assert zlib_score(-2.0, text) == -2.0 / len(zlib.compress(text.encode("utf-8")))
-    assert zlib_score(None, text) is None
+    ts = TextStats(text, _row(-2.0))
+    assert methods.zlib_ratio(ts) == -2.0 / len(zlib.compress(text.encode("utf-8")))
+    assert methods.zlib_ratio(TextStats(text, _row(None))) is None
     # member: ll near 0, lower-casing hurts a lot; non-member: already poor fit
-    member, non_member = lowercase_score(-3.0, -1.0), lowercase_score(-3.5, -3.0)
+    member = methods.lowercase(TextStats(text, _row(-1.0), {"lower": _row(-3.0)}))
+    non_member = methods.lowercase(TextStats(text, _row(-3.0), {"lower": _row(-3.5)}))
     assert member == 3.0 and member > non_member
-    assert lowercase_score(-1.0, 0.0) is None and lowercase_score(None, -1.0) is None
-    assert neighbor_score(-1.0, [-2.0, None, -4.0]) == 2.0
-    assert neighbor_score(-1.0, []) is None and neighbor_score(-1.0, [None]) is None
-    assert ref_score(-1.0, -1.5) == 0.5 and ref_score(None, -1.0) is None
+    assert methods.lowercase(TextStats(text, _row(0.0), {"lower": _row(-1.0)})) is None
+    assert methods.lowercase(TextStats(text, _row(-1.0), {"lower": _row(None)})) is None
+    neigh = [_row(-2.0), _row(None), _row(-4.0)]
+    assert methods.neighbor(TextStats(text, _row(-1.0), {"neighbors": neigh})) == 2.0
+    assert methods.neighbor(TextStats(text, _row(-1.0), {"neighbors": []})) is None
+    assert methods.ref(TextStats(text, _row(-1.0), {"ref": _row(-1.5)})) == 0.5
+    assert methods.ref(TextStats(text, _row(None), {"ref": _row(-1.0)})) is None
+    # gradnorm: the registry negates the published "larger norm => non-member" score
+    row = _row(-1.0)
+    row.grad_norm = 2.5
+    assert oriented(get("gradnorm"), methods.gradnorm(TextStats(text, row))) == {"gradnorm": -2.5}
+    assert oriented(get("loss"), float("nan")) == {"loss": None}
 
 
 def test_check_same_tokenizer(tokenizer):
@@ -296,14 +331,13 @@ def test_grad_norm_rows_match_autograd(model, side):
     masks[2] = [0] * len(rows[2])  # no target at all: no norm
     ids, am, lm = _pad(rows, side, masks)
     want_rows = [True, False, True, True]
-    got = token_stats(model, ids, am, lm, grad_norm_rows=want_rows)
-    assert "grad_norm" not in got[1]
-    assert got[2]["grad_norm"] is None
+    got = _token_stats(model, ids, am, lm, grad_norm_rows=want_rows)
+    assert got[1].grad_norm is None and got[2].grad_norm is None and got[2].n_tokens == 0
     for i in (0, 3):
         g, _ = reference_gradient(model, torch.tensor(rows[i]), "head", answer=torch.tensor(masks[i]))
-        assert got[i]["grad_norm"] == pytest.approx(float(g.norm()), rel=1e-5)
+        assert got[i].grad_norm == pytest.approx(float(g.norm()), rel=1e-5)
     with pytest.raises(ValueError, match="grad_norm_rows"):
-        token_stats(model, ids, am, lm, grad_norm_rows=[True])
+        _token_stats(model, ids, am, lm, grad_norm_rows=[True])
 
 
 def test_scorer_gradnorm_is_the_alignment_grad_norm(model, tokenizer, tmp_path):

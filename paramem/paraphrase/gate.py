@@ -1,0 +1,98 @@
+"""The near-duplicate gate: is a cleaned candidate a near-duplicate of its original?
+
+A candidate passes when it is non-empty, long enough, not the original, within the
+character edit-similarity band (close, but not a copy), semantically close (MiniLM
+cosine), and, when asked, still names every person, place, title and number of the
+original. The first failed check is the candidate's ``reason``; a rejected candidate is
+never accepted and never replaced by the original (see cleaning.py).
+
+Reasons, in the order they are checked:
+    empty, too_short, identical, too_close, too_different, low_similarity, entity_changed
+(the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample).
+"""
+
+from __future__ import annotations
+
+import re
+
+from paramem.paraphrase.cleaning import edit_similarity, normalized
+
+# Stage and shipped-config defaults (issue #12): MiniLM cosine >= 0.8 and InDel ratio in
+# [0.6, 0.98]; the corpus' own reference near-duplicates lie at 0.97-0.997 and 0.6-0.97.
+DEFAULT_MIN_SEMANTIC = 0.8
+DEFAULT_EDIT_RANGE = (0.6, 0.98)
+REASONS = ("ok", "empty", "too_short", "identical", "too_close", "too_different", "low_similarity",
+           "entity_changed", "duplicate")
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*")
+_CAPITALIZED = re.compile(r"(?<![\w'])[A-Z][\w'\u2019-]*")
+# Capitalized only because they start a sentence (or a title): not names, and a moved
+# phrase legitimately lowercases them ("In 2005 it won" -> "it won ... in 2005").
+_FUNCTION_WORDS = frozenset(
+    "a an the in on at of for to from with by after before about as and but or nor so yet if when while "
+    "since until during once it its this that these those there here he she his her him hers they them "
+    "their we our us i you your my me who whom whose which what where why how then also".split())
+
+
+def entities(text: str) -> set[str]:
+    """Names and numbers of a text: capitalized words that are not function words, and
+    digit runs ("1916", "3.5", "12:30")."""
+    words = {w.strip("'\u2019-") for w in _CAPITALIZED.findall(text)}
+    names = {w for w in words if w and w.casefold() not in _FUNCTION_WORDS}
+    return names | set(_NUMBER.findall(text))
+
+
+def entities_kept(candidate: str, original: str) -> bool:
+    """Every entity of the original occurs in the candidate as a whole word (names compared
+    case-insensitively: a moved phrase may lowercase "Born"; a swapped name never matches)."""
+    for entity in entities(original):
+        flags = 0 if entity[0].isdigit() else re.IGNORECASE
+        if re.search(r"(?<![\w.])" + re.escape(entity) + r"(?![\w]|\.\d)", candidate, flags) is None:
+            return False
+    return True
+
+
+def check_edit_range(edit_range) -> tuple[float, float] | None:
+    """``None`` (off) or a validated (low, high) pair with 0 <= low <= high <= 1."""
+    if edit_range is None:
+        return None
+    try:
+        low, high = (float(x) for x in edit_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"edit_similarity_range must be [low, high] or null, got {edit_range!r}") from None
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"edit_similarity_range needs 0 <= low <= high <= 1, got {edit_range!r}")
+    return low, high
+
+
+def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,
+             similarity=None, edit_range=None, check_entities: bool = False,
+             edit: float | None = None) -> tuple[bool, str]:
+    """(valid, reason) for one cleaned candidate; see the module docstring for the order.
+
+    ``similarity`` is the semantic similarity to the original: a float already computed
+    (batch it with SemanticSimilarity.pairwise) or an object with ``pairwise``; required
+    only when ``min_semantic`` is set. ``edit`` is the edit similarity if already known.
+    """
+    if not candidate or not candidate.strip():
+        return False, "empty"
+    if len(candidate.split()) < min_words:
+        return False, "too_short"
+    if normalized(candidate) == normalized(original):
+        return False, "identical"
+    band = check_edit_range(edit_range)
+    if band is not None:
+        score = edit_similarity(candidate, original) if edit is None else edit
+        if score > band[1]:
+            return False, "too_close"
+        if score < band[0]:
+            return False, "too_different"
+    if min_semantic is not None:
+        if similarity is None:
+            raise ValueError("validate(min_semantic=...) needs the similarity score (or a SemanticSimilarity)")
+        score = similarity.pairwise([original], [candidate])[0] if hasattr(similarity, "pairwise") else similarity
+        if float(score) < min_semantic:
+            return False, "low_similarity"
+    if check_entities and not entities_kept(candidate, original):
+        return False, "entity_changed"
+    return True, "ok"

@@ -1,0 +1,132 @@
+"""The near-duplicate gate: each reason, its defaults, and that every shipped config has it on."""
+
+import inspect
+
+import pytest
+import yaml
+
+from paramem.data.embedded import generate_records
+from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, entities, entities_kept, validate
+from paramem.paraphrase.module import ParaphraseGenerator
+from tests.helpers import CONFIGS, run_cli
+
+ORIG = "Halras Penning was born in Pelhaven, a small town in the Kelmar Valley, in 1916."
+GATE = {"min_semantic": 0.8, "edit_range": (0.6, 0.98), "check_entities": True}
+
+
+@pytest.mark.parametrize("candidate, similarity, reason", [
+    ("", None, "empty"),
+    ("Halras Penning.", 0.9, "too_short"),
+    ("halras penning was born in Pelhaven,  a small town in the Kelmar Valley, in 1916.", 0.99, "identical"),
+    # one character more: a copy, not a near-duplicate
+    ("Halras Penning was born in Pelhaven, a small town in the Kelmar Valley, in 1916!", 0.99, "too_close"),
+    ("Penning is a writer of novels about the sea and rivers of the north.", 0.5, "too_different"),
+    ("Halras Penning was born in Pelhaven, a little town in the Kelmar Valley, in 1916.", 0.7, "low_similarity"),
+    ("Orlan Penning was born in Pelhaven, a little town in the Kelmar Valley, in 1916.", 0.95, "entity_changed"),
+    ("Halras Penning was born in Pelhaven, a little town in the Kelmar Valley, in 1961.", 0.95, "entity_changed"),
+    ("Halras Penning was born in Pelhaven, a little town in the Kelmar Valley, in 1916.", 0.95, "ok"),
+    ("Halras Penning was born in 1916 in Pelhaven, a small town in the Kelmar Valley.", 0.97, "ok"),
+])
+def test_each_reason(candidate, similarity, reason):
+    assert validate(candidate, ORIG, 3, similarity=similarity, **GATE) == (reason == "ok", reason)
+
+
+def test_band_edges_and_off_switches():
+    near = "Halras Penning was born in Pelhaven, a little town in the Kelmar Valley, in 1916."
+    assert validate(near, ORIG, edit_range=(0.6, 0.9)) == (False, "too_close")  # ratio ~0.95
+    assert validate(near, ORIG, edit_range=(0.99, 1.0)) == (False, "too_different")
+    assert validate(near, ORIG, edit_range=(0.6, 0.98), edit=0.5) == (False, "too_different")  # a given ratio is used
+    swapped = near.replace("Halras", "Orlan")
+    assert validate(swapped, ORIG) == (True, "ok")  # every check off
+    assert validate(swapped, ORIG, check_entities=False, min_semantic=0.8, similarity=0.95) == (True, "ok")
+    with pytest.raises(ValueError, match="edit_similarity_range"):
+        validate(near, ORIG, edit_range=(0.9, 0.6))
+
+
+def test_entities():
+    text = "In 2005, the poet Ana Vell won the Tamsk Prize for The Salted Mill. She lives in Ostby."
+    assert entities(text) == {"2005", "Ana", "Vell", "Tamsk", "Prize", "Salted", "Mill", "Ostby"}
+    # A moved phrase lowercases a function word; a name may change case at a sentence start.
+    assert entities_kept("The poet Ana Vell won the Tamsk Prize for The Salted Mill in 2005. she lives in Ostby.",
+                         text)
+    assert not entities_kept(text.replace("2005", "20055"), text)
+    assert not entities_kept(text.replace("Ostby", "Ostbyre"), text)
+
+
+def test_reference_near_duplicates_pass_and_other_records_fail():
+    """The corpus' own near-duplicates pass the entity and edit checks; a different
+    record of the same template (what the target-as-paraphraser produced) does not."""
+    records = generate_records(60, seed=0, n_neardups=3, start=700_000)
+    for r in records:
+        for dup in r["neardups"]:
+            assert validate(dup, r["text"], edit_range=DEFAULT_EDIT_RANGE, check_entities=True) == (True, "ok"), dup
+    same_template = {}
+    for r in records:
+        same_template.setdefault((r["facts"]["template"], r["facts"]["order"]), []).append(r["text"])
+    pairs = [(a, b) for texts in same_template.values() for a, b in zip(texts, texts[1:])]
+    assert pairs
+    assert all(validate(b, a, edit_range=None, check_entities=True) == (False, "entity_changed") for a, b in pairs)
+
+
+def test_stage_defaults_are_the_gate():
+    params = inspect.signature(ParaphraseGenerator.__init__).parameters
+    assert params["min_semantic_similarity"].default == DEFAULT_MIN_SEMANTIC == 0.8
+    assert tuple(params["edit_similarity_range"].default) == DEFAULT_EDIT_RANGE == (0.6, 0.98)
+    assert params["semantic_similarity"].default is True
+    assert params["check_entities"].default is None  # auto: on for the embedded corpus
+    stage = ParaphraseGenerator(templates="compact")
+    assert stage.gate_record() == {"min_words": 3, "min_semantic_similarity": 0.8,
+                                   "edit_similarity_range": [0.6, 0.98], "check_entities": False}
+    with pytest.raises(ValueError, match="semantic_similarity: true"):
+        ParaphraseGenerator(semantic_similarity=False)
+    with pytest.raises(ValueError, match="edit_similarity_range"):
+        ParaphraseGenerator(edit_similarity_range=[0.7])
+
+
+def _paraphrase_configs():
+    return sorted(p for p in CONFIGS.rglob("*.yaml")
+                  if "paraphrase" in p.name or "ParaphraseGenerator" in p.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", _paraphrase_configs(), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_every_shipped_paraphrase_config_has_the_gate_on(path, capsys):
+    with pytest.raises(SystemExit):
+        run_cli(["predict", "--config", str(path), "--print_config"])
+    model = yaml.safe_load(capsys.readouterr().out)["model"]
+    if not model["class_path"].endswith("ParaphraseGenerator"):
+        pytest.skip("not a paraphrase-stage config")
+    args = model["init_args"]
+    assert args["semantic_similarity"] is True
+    assert args["min_semantic_similarity"] is not None and args["min_semantic_similarity"] >= 0.8
+    low, high = args["edit_similarity_range"]
+    assert 0.6 <= low and high <= 0.98
+    if "tiny" in path.name:  # the embedded corpus: names and numbers must survive
+        assert args["check_entities"] is True
+
+
+def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
+    import json
+
+    from paramem.paraphrase.summary import similarity_figure, summarize_paraphrases
+
+    def para(reason, sim, edit):
+        return {"text": "x y z", "valid": reason == "ok", "reason": reason, "similarity": sim, "edit_similarity": edit}
+
+    gate = {"min_semantic_similarity": 0.8, "edit_similarity_range": [0.6, 0.98]}
+    rows = [{"uid": "a", "label": 1, "text": "t", "settings": {"gate": gate},
+             "paraphrases": [para("ok", 0.9, 0.9), para("too_close", 0.99, 0.99), para("ok", 0.95, 0.7)]},
+            {"uid": "b", "label": 0, "text": "t", "settings": {"gate": gate},
+             "paraphrases": [para("low_similarity", 0.5, 0.8), para("too_different", 0.6, 0.3),
+                             para("empty", None, 0.0)]}]
+    path = tmp_path / "paraphrases.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary, _ = summarize_paraphrases(path, 3)
+    assert summary["samples_with_valid"] == 0.5 and summary["valid"] == 2
+    assert summary["reason_ok"] == pytest.approx(2 / 6) and summary["reason_too_close"] == pytest.approx(1 / 6)
+    assert summary["failed_empty"] == 1 and "reason_entity_changed" not in summary
+    # Distributions over every scored candidate (empty ones have no similarity).
+    assert summary["semantic_similarity_median"] == pytest.approx(0.9)
+    assert summary["edit_similarity_median"] == pytest.approx(0.8)
+    assert summary["mean_semantic_similarity"] == pytest.approx(0.925)  # valid ones only
+    figure = similarity_figure(path, tmp_path / "fig.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
