@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CONFIGS, REPO, run_cli
+from tests.helpers import CONFIGS, EXPERIMENTS, REPO, config_args, run_cli
 
-EXPERIMENTS = CONFIGS / "experiments"
 STAGE_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("trainer", "logger"))
 PIECES = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name in ("trainer", "logger"))
 
@@ -17,18 +16,10 @@ def _subcommand(path: Path) -> str:
     return "fit" if "fit" in path.parts[-2:] or path.name.startswith("fit") else "predict"
 
 
-def _config_args(path: Path) -> list[str]:
-    """``--config`` arguments for a file: a benchmark override goes on its stage's base
-    (``align_paraphrased.yaml`` on ``base/align.yaml``)."""
-    if path.parent.parent == EXPERIMENTS and path.parent.name != "base":
-        return ["--config", str(EXPERIMENTS / "base" / f"{path.stem.split('_')[0]}.yaml"), "--config", str(path)]
-    return ["--config", str(path)]
-
-
 @pytest.mark.parametrize("path", STAGE_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_parses(path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli([_subcommand(path), *_config_args(path), "--print_config"])
+        run_cli([_subcommand(path), *config_args(path), "--print_config"])
     assert exit_info.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "model:" in printed and "data:" in printed
