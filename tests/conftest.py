@@ -9,6 +9,9 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("WANDB_API_KEY", None)
+# `make test` runs two workers on CI's two cores, and some tests start further processes:
+# one torch thread each, as paramem itself does for processes sharing a host.
+os.environ.setdefault("PARAMEM_CPU_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -48,3 +51,10 @@ def reference_run(tiny_run, tmp_path_factory):
     for config, _, extra in STAGES:
         run_cli(stage_args(config, run_dir, extra))
     return run_dir
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (stable otherwise): with two workers (`make test`, worksteal), the
+    longest tests start at once and the many short ones fill the other worker around
+    them, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -286,6 +286,9 @@ def report_main(
         raise InputError(f"no score records in {', '.join(map(str, scores))}")
     run = None
     if wandb_project:
+        from paramem.loggers import ensure_wandb_mode
+
+        ensure_wandb_mode()  # offline without credentials: never a login prompt
         import wandb
 
         config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
