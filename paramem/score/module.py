@@ -66,13 +66,17 @@ class BaselineScorer(PredictStage):
         self.reference_model = reference_model
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
         self.method_names = list(methods) if methods is not None else self._default_methods()
-        self.methods = [registry.get(m) for m in self.method_names]
+        try:
+            self.methods = [registry.get(m) for m in self.method_names]
+        except ValueError as e:
+            raise InputError(f"model.init_args.methods: {e}") from None
         missing = {"reference_model": reference_model, "prefix_pool": prefix_pool, "frequencies": frequency_corpus}
         for m in self.methods:
             for need in m.needs:
                 if need in missing and not missing[need]:
                     arg = {"frequencies": "frequency_corpus"}.get(need, need)
-                    raise InputError(f"method {m.name!r} needs {arg} (model.init_args.{arg}), which is not set")
+                    raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{arg}, "
+                                     f"which is not set")
         self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=gamma, dcpdd_a=dcpdd_a)
         self.prefix_shots, self.prefix_seed = prefix_shots, prefix_seed
         self.pac = dict(n_copies=pac_copies, swap_fraction=pac_swap_fraction, seed=pac_seed)
@@ -233,11 +237,11 @@ class BaselineScorer(PredictStage):
 
     def on_outputs_merged(self, path: Path) -> None:
         from paramem.loggers import wandb_run
-        from paramem.report.build import format_table, write_report
+        from paramem.report.build import format_report, write_report
         from paramem.score.join import write_scores
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
                                extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=wandb_run(self.loggers))
-        print(format_table(metrics))
+        print(format_report(metrics))
