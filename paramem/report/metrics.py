@@ -249,6 +249,17 @@ def discover_methods(records: Iterable[Mapping]) -> list[str]:
     return sorted(methods)
 
 
+def group_records(records: Sequence[Mapping], group_by: Sequence[str]) -> dict[str, list[Mapping]]:
+    """{"all": records, "<key>=<value>": ...} for each key with more than one value."""
+    groups: dict[str, list[Mapping]] = {"all": list(records)}
+    for key in group_by:
+        values = sorted({str(r[key]) for r in records if r.get(key) is not None})
+        if len(values) > 1:
+            for v in values:
+                groups[f"{key}={v}"] = [r for r in records if r.get(key) is not None and str(r[key]) == v]
+    return groups
+
+
 def evaluate(
     records: Sequence[Mapping],
     methods: Sequence[str] | None = None,
@@ -256,11 +267,13 @@ def evaluate(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    extra_groups: Mapping[str, Sequence[Mapping]] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Metrics with CIs per group and method.
 
     Groups: "all", plus "<key>=<value>" for each key in ``group_by`` whose records carry
-    more than one distinct value (records without the key count only in "all"). A method
+    more than one distinct value (records without the key count only in "all"), plus
+    ``extra_groups`` as given (e.g. the exposure groups of ``paramem.report.dose``). A method
     absent from a record, or with a None/NaN/inf score, counts as dropped for it.
     ``n_resamples=0`` skips the bootstrap (every "ci" is None).
 
@@ -277,12 +290,8 @@ def evaluate(
         if not (isinstance(r.get("label"), bool) or r.get("label") in (0, 1)):
             raise ValueError(f"record uid={r.get('uid')!r}: label {r.get('label')!r} is not 0 or 1")
     methods = list(methods) if methods is not None else discover_methods(records)
-    groups: dict[str, list[Mapping]] = {"all": records}
-    for key in group_by:
-        values = sorted({str(r[key]) for r in records if r.get(key) is not None})
-        if len(values) > 1:
-            for v in values:
-                groups[f"{key}={v}"] = [r for r in records if r.get(key) is not None and str(r[key]) == v]
+    groups = group_records(records, group_by)
+    groups.update({name: list(recs) for name, recs in (extra_groups or {}).items()})
 
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for gname, grecs in groups.items():
