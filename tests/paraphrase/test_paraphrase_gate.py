@@ -130,3 +130,15 @@ def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
     assert summary["mean_semantic_similarity"] == pytest.approx(0.925)  # valid ones only
     figure = similarity_figure(path, tmp_path / "fig.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_entity_check_auto_is_on_for_the_embedded_corpus_only():
+    from types import SimpleNamespace
+
+    from paramem.data import EmbeddedSource, LocalFileSource
+
+    for source, expected in ((EmbeddedSource(), True), (LocalFileSource("x.jsonl"), False)):
+        stage = ParaphraseGenerator(templates="compact")
+        stage._trainer = SimpleNamespace(datamodule=SimpleNamespace(source=source))
+        assert stage.check_entities is expected
+        assert ParaphraseGenerator(templates="compact", check_entities=not expected).check_entities is not expected
