@@ -7,6 +7,7 @@ dir find each other's outputs.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -58,8 +59,36 @@ def set_cpu_threads() -> None:
     torch.set_num_threads(max(1, int(n)))
 
 
-def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
+# File-system failures the user fixes (a path, permissions, space), not paramem bugs.
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+
+
+def user_error(e: BaseException) -> tuple[BaseException, str] | None:
+    """The error the user can fix and its one-line message, searched along the chain of
+    causes (jsonargparse wraps what a constructor raises); None for anything else (a bug
+    keeps its traceback)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, InputError):
+            return e, str(e)
+        if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS and e.filename:
+            return e, (f"{e.filename}: {e.strerror}; paramem could not use this path: check it, its permissions "
+                       f"and free space (outputs go under --run_dir)")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None) -> ParamemCLI | None:
+    """Run the command line ``args`` (default ``sys.argv[1:]``). A user error prints one
+    ``paramem: error: ...`` line; then it exits with code 2 (``exit_on_error``, the default
+    without ``args``) or re-raises (tests). ``--debug`` or ``PARAMEM_DEBUG=1`` keeps the
+    traceback instead."""
     argv = sys.argv[1:] if args is None else list(args)
+    debug = "--debug" in argv or os.environ.get("PARAMEM_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    if exit_on_error is None:
+        exit_on_error = args is None
     ensure_wandb_mode()
     set_cpu_threads()
     try:
@@ -73,16 +102,20 @@ def cli_main(args: list[str] | None = None) -> ParamemCLI | None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
-            args=args,
+            args=argv,
         )
-    except InputError as e:
-        # Bad input is the user's to fix: one clear line, no traceback.
-        print(f"paramem: error: {e}", file=sys.stderr)
-        if args is not None:
+    except Exception as e:
+        found = user_error(e)
+        if found is None or debug:
             raise
+        # Bad input is the user's to fix: one clear line, no traceback.
+        print(f"paramem: error: {found[1]}", file=sys.stderr)
+        if not exit_on_error:
+            raise found[0] from None
         sys.exit(2)
 
 
-def main() -> None:
-    """Console-script entry: ``cli_main`` returns the CLI object, which must not become the exit code."""
-    cli_main()
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry: ``cli_main`` returns the CLI object, which must not become the
+    exit code; a user error exits with code 2."""
+    cli_main(args, exit_on_error=True)

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 class InputError(ValueError):
     """Bad user input; the message names the file, line and/or field."""
 
@@ -31,6 +34,8 @@ def read_jsonl(path: str | Path, *, allow_truncated_tail: bool = False) -> Itera
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
+    if raw.startswith(UTF8_BOM):  # spreadsheet exports start with one; it is not part of line 1
+        raw = raw[len(UTF8_BOM):]
     lines = raw.split(b"\n")
     ends_with_newline = raw.endswith(b"\n")
     for i, line in enumerate(lines, start=1):

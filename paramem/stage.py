@@ -7,12 +7,14 @@ each with its ``uid``); the shared ShardedPredictionWriter streams the records t
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
+from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,23 @@ class PredictStage(pl.LightningModule):
     """
 
     output_name = "predictions.jsonl"
+    # Constructor arguments that cannot change a record: where outputs go, how work is
+    # chunked, what code may run. Every other argument (also one added later) is part of
+    # the resume signature; subclasses add their own neutral settings.
+    result_neutral: frozenset[str] = frozenset({"run_dir", "trust_remote_code"})
+    # Arguments naming a model or a data file: compared by the files' fingerprint, not by name.
+    model_settings: tuple[str, ...] = ("model",)
+    max_length_setting = "max_length"  # the constructor argument that arrives here as max_length
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False,
                  add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
+        if not isinstance(max_length, int) or max_length < 2:
+            raise InputError(f"model.init_args.{self.max_length_setting} is {max_length!r}: it must be an integer "
+                             f">= 2 (a text needs a first token and at least one token to predict)")
+        # Records the constructor arguments of the concrete stage too (its frame is above this one).
+        self.save_hyperparameters()
         from paramem.textbatch import special_tokens_kwargs
 
         special_tokens_kwargs(add_special_tokens)  # validates
@@ -58,25 +72,36 @@ class PredictStage(pl.LightningModule):
         return self.model_name if self.model_name is not None else str(self.run_dir / "model")
 
     def model_fingerprint(self, name: str | None = None) -> str:
-        """Local model: sizes and mtimes of its files (cheap for multi-GB weights, changes
-        when ``paramem fit`` rewrites them); hub id: the id."""
+        """Local model (or data file): sizes and mtimes of its files (cheap for multi-GB
+        weights, changes when ``paramem fit`` rewrites them); hub id: the id."""
         path = Path(name or self.model_path)
-        if not path.is_dir():
+        if not path.exists():
             return str(name or self.model_path)
         h = hashlib.sha256()
-        for f in sorted(path.iterdir()):
+        for f in sorted(path.iterdir()) if path.is_dir() else [path]:
             if f.is_file():
                 st = f.stat()
                 h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
         return h.hexdigest()[:16]
 
     def run_signature(self) -> dict:
-        """Settings a resumed run must share with the results already in the run dir."""
-        return {"stage": type(self).__name__, "model_fingerprint": self.model_fingerprint(),
-                "dtype": self.dtype_name, "max_length": self.max_length,
-                "add_special_tokens": self.add_special_tokens, **self.signature_extra()}
+        """What a resumed run must share with the results already in the run dir: every
+        saved constructor argument except ``result_neutral`` ones, models by fingerprint."""
+        signature = {"stage": type(self).__name__}
+        own = inspect.signature(type(self).__init__).parameters  # not a base's renamed copy
+        for name, value in sorted(self.hparams.items()):
+            if name in self.result_neutral or name not in own:
+                continue
+            if name == "model":  # the files that load, also when the argument is an alias or null
+                value = self.model_fingerprint()
+            elif name in self.model_settings and value is not None:
+                value = self.model_fingerprint(value)
+            signature[name] = value
+        signature.update(self.signature_extra())
+        return signature
 
     def signature_extra(self) -> dict:
+        """Inputs of the results that are not constructor arguments (e.g. a file's content)."""
         return {}
 
     def load_lm(self, name: str):

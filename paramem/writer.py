@@ -117,9 +117,10 @@ def check_signature(output: Path, signature: dict | None, resuming: bool, write:
     if signature is None:
         return
     meta = output.with_name(output.name + ".settings.json")
+    signature = json.loads(dumps(signature))  # as it reads back from the file (tuples become lists)
     if resuming and meta.exists():
         before = json.loads(meta.read_text(encoding="utf-8"))
-        if before != json.loads(dumps(signature)):
+        if before != signature:
             changed = sorted(k for k in set(before) | set(signature) if before.get(k) != signature.get(k))
             raise InputError(f"{output} holds results made with other settings (changed: {', '.join(changed)}); "
                              f"use a new run_dir, or delete {output.name} and {meta.name} to start over")

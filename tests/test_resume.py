@@ -111,3 +111,17 @@ def test_mia_rerun_with_flipped_labels_and_shrunk_input(tiny_run, tmp_path, caps
     assert shrunk["n_members"] + shrunk["n_nonmembers"] == 10
     for name in ("baselines.jsonl", "scores.jsonl"):
         assert [r["uid"] for r in read_jsonl(run_dir / name)] == [s["uid"] for s in samples[:10]]
+
+
+def test_scores_join_says_when_alignment_came_from_other_input(tmp_path, capsys):
+    from paramem.score.join import write_scores
+
+    base = [{"uid": u, "label": 1, "domain": "d", "scores": {"loss": -1.0}, HASH_FIELD: h}
+            for u, h in (("a", "h1"), ("b", "h2"))]
+    align = [{"uid": "a", "cosine": 0.5, "inner": 1.0, HASH_FIELD: "h1"},
+             {"uid": "b", "cosine": 0.1, "inner": 2.0, HASH_FIELD: "old"}]
+    _write(tmp_path / "b.jsonl", base)
+    _write(tmp_path / "a.jsonl", align)
+    records = write_scores(tmp_path / "b.jsonl", tmp_path / "a.jsonl", tmp_path / "scores.jsonl")
+    assert [r["scores"]["align_cosine"] for r in records] == [0.5, 0.1]
+    assert "1 samples were aligned from another input than they were scored from" in capsys.readouterr().out

@@ -53,6 +53,38 @@ def layout(batch: list[dict]) -> tuple[list[str], list[int], list[tuple[int, lis
     return rows, starts, groups
 
 
+def _alignment_fields(res: dict, n_loss_tokens: int, para_has_loss: list[bool]) -> dict:
+    """One sample's numbers. A text without a predicted token (a one-token text, an answer
+    truncated away) has no loss and no gradient: its quantities are null, never 0.0, and
+    the means run over the paraphrases that have loss tokens."""
+    has_loss = n_loss_tokens > 0
+    ok = [has_loss and p for p in para_has_loss]
+    cosines = [_finite(c) if o else None for c, o in zip(res["cosines"], ok)]
+    inners = [_finite(x) if o else None for x, o in zip(res["inner_products"], ok)]
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    return {"cosine": mean(cosines), "inner": mean(inners), "cosines": cosines,
+            "grad_norm": _finite(res["grad_norm"]) if has_loss else None,
+            "para_grad_norms": [_finite(g) if p else None for g, p in zip(res["paraphrase_grad_norms"], para_has_loss)],
+            "loss": _finite(res["loss"]) if has_loss else None,
+            "para_losses": [_finite(x) if p else None for x, p in zip(res["paraphrase_losses"], para_has_loss)],
+            "n_paraphrases": len(para_has_loss), "n_loss_tokens": n_loss_tokens}
+
+
+def null_cause(rec: dict) -> str | None:
+    """Why an alignment record has ``cosine: null`` (None when it has a cosine)."""
+    if rec["cosine"] is not None:
+        return None
+    if rec.get("n_loss_tokens", 1) == 0:
+        return "no loss tokens"
+    if rec["n_paraphrases"] == 0:
+        return "no valid paraphrase"
+    return "no paraphrase with loss tokens"
+
+
 class GradientAligner(PredictStage):
     """Args (beyond PredictStage's):
         scope: a name in ``paramem.align.scopes.SCOPES``: ``head`` (exact output-layer
@@ -66,6 +98,7 @@ class GradientAligner(PredictStage):
     """
 
     output_name = "alignment.jsonl"
+    result_neutral = PredictStage.result_neutral | {"max_rows", "memory_budget_gb"}  # chunking only
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, scope: str = "head", n_layers: int = 1,
@@ -79,10 +112,6 @@ class GradientAligner(PredictStage):
         self.scope, self.n_layers, self.max_rows = scope, n_layers, max_rows
         self.gram_dtype = resolve_dtype(gram_dtype)
         self.memory_budget_gb = memory_budget_gb
-        self.n_without_paraphrase = 0
-
-    def signature_extra(self) -> dict:
-        return {"scope": self.scope, "n_layers": self.n_layers, "gram_dtype": str(self.gram_dtype)}
 
     def on_predict_start(self) -> None:
         if torch.is_inference_mode_enabled():
@@ -106,19 +135,11 @@ class GradientAligner(PredictStage):
         with torch.enable_grad():  # Lightning's predict loop runs under no_grad
             results = align_scope(self.lm, enc, groups, scope=self.scope, n_layers=self.n_layers,
                                   dtype=self.gram_dtype, max_rows=self.max_rows)
+        n_loss = enc.target_mask.sum(-1).tolist()  # (R,) predicted tokens per row
         records = []
         for s, (orig, paras), res in zip(batch, groups, results):
-            k = len(paras)
-            self.n_without_paraphrase += k == 0
             rec = output_record(s, {
-                "cosine": _finite(res["cos_mean"]) if k else None,
-                "inner": _finite(res["ip_mean"]) if k else None,
-                "cosines": [_finite(c) for c in res["cosines"]],
-                "grad_norm": res["grad_norm"],
-                "para_grad_norms": res["paraphrase_grad_norms"],
-                "loss": _finite(res["loss"]),
-                "para_losses": [_finite(x) for x in res["paraphrase_losses"]],
-                "n_paraphrases": k,
+                **_alignment_fields(res, n_loss[orig], [n_loss[r] > 0 for r in paras]),
                 "scope": get_scope(self.scope).label(self.n_layers),
                 "truncated": any(enc.truncated[r] for r in (orig, *paras)),
             })
@@ -126,20 +147,28 @@ class GradientAligner(PredictStage):
         return records
 
     def on_outputs_merged(self, path) -> None:
+        from collections import Counter
+
         from paramem.io import read_jsonl
 
-        n = n_none = 0
+        n = 0
+        causes: Counter = Counter()
         cos = {0: [], 1: []}
         for _, rec in read_jsonl(path):
             n += 1
-            if rec["cosine"] is None:
-                n_none += 1
-            else:
+            cause = null_cause(rec)
+            if cause is None:
                 cos[rec["label"]].append(rec["cosine"])
+            else:
+                causes[cause] += 1
         mean = {lab: (sum(v) / len(v) if v else float("nan")) for lab, v in cos.items()}
-        print(f"[paramem] alignment ({self.scope}): {n} samples, {n_none} without a valid paraphrase "
-              f"(cosine null); mean cosine members {mean[1]:.4f}, non-members {mean[0]:.4f}")
-        metrics = {"align/n_samples": n, "align/n_without_paraphrase": n_none,
+        shown = ["no valid paraphrase", "no loss tokens"] + (["no paraphrase with loss tokens"]
+                                                             if causes["no paraphrase with loss tokens"] else [])
+        nulls = ", ".join(f"{causes[c]} {c}" for c in shown)
+        print(f"[paramem] alignment ({self.scope}): {n} samples; cosine null: {nulls}; "
+              f"mean cosine members {mean[1]:.4f}, non-members {mean[0]:.4f}")
+        metrics = {"align/n_samples": n, "align/n_without_paraphrase": causes["no valid paraphrase"],
+                   "align/n_no_loss_tokens": causes["no loss tokens"],
                    "align/mean_cosine_member": mean[1], "align/mean_cosine_nonmember": mean[0]}
         for logger in self.loggers:
             logger.log_metrics(metrics)

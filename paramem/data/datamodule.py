@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from paramem.data.sample import Source, check_unique
+from paramem.io import InputError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class MIADataModule(pl.LightningDataModule):
                  max_samples: int | None = None, balance: bool = False, seed: int = 0,
                  num_workers: int = 0) -> None:
         super().__init__()
+        for name, value, least in (("batch_size", batch_size, 1), ("max_samples", max_samples, 1),
+                                   ("num_workers", num_workers, 0)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+                raise InputError(f"data.init_args.{name} is {value!r}: it must be an integer >= {least}")
         self.source = source
         self.run_dir = Path(run_dir)
         self.batch_size = batch_size
@@ -51,6 +56,8 @@ class MIADataModule(pl.LightningDataModule):
         if self.samples is not None:
             return
         samples = self.source.load(self.run_dir)
+        if not samples:
+            raise InputError(f"{self.source.name()}: the source gave no samples; check its path and settings")
         check_unique(samples, self.source.name())
         self.samples = self._subsample(samples)
         n_mem = sum(s["label"] == 1 for s in self.samples)

@@ -18,7 +18,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
             yield f"{path}:{line}", row
     elif fmt == "json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a leading BOM is dropped
         except UnicodeDecodeError as e:
             raise InputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
         except json.JSONDecodeError as e:
@@ -33,7 +33,8 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
             yield f"{path}:item {i}", row
     elif fmt == "csv":
         try:
-            with open(path, newline="", encoding="utf-8") as f:
+            # utf-8-sig: a spreadsheet's BOM would otherwise rename the first column.
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.DictReader(f)
                 for row in reader:
                     yield f"{path}:{reader.line_num}", row
@@ -91,25 +92,39 @@ class LocalFileSource(Source):
         if not self.path.exists():
             raise InputError(f"{self.path}: data file not found")
         f = self.fields
-        samples = []
+        samples, first_seen = [], {}
         for index, (where, row) in enumerate(_rows(self.path, self.format)):
             if f["label"] not in row:
                 raise InputError(f"{where}: missing label field '{f['label']}'")
             uid = row.get(f["uid"]) if f["uid"] else None
             extra = {}
-            if f["loss_start"] and row.get(f["loss_start"]) is not None:
-                extra["loss_start_char"] = int(row[f["loss_start"]])
-            samples.append(
-                make_sample(
-                    uid=uid if uid is not None else f"{self.path.stem}:{index}",
-                    text=row.get(f["text"]),
-                    label=row[f["label"]],
-                    where=where,
-                    text_field=f["text"],
-                    domain=(row.get(f["domain"]) if f["domain"] else None) or self.domain,
-                    split=row.get(f["split"]) if f["split"] else None,
-                    paraphrases=row.get(f["paraphrases"]) if f["paraphrases"] else None,
-                    extra=extra,
-                )
+            if f["loss_start"] and row.get(f["loss_start"]) not in (None, ""):
+                extra["loss_start_char"] = row[f["loss_start"]]
+            sample = make_sample(
+                uid=uid if uid not in (None, "") else f"{self.path.stem}:{index}",
+                text=row.get(f["text"]),
+                label=row[f["label"]],
+                where=where,
+                text_field=f["text"],
+                domain=_present(row, f["domain"], self.domain),
+                split=_present(row, f["split"], None),
+                paraphrases=row.get(f["paraphrases"]) if f["paraphrases"] else None,
+                extra=extra,
+                field_names={"loss_start_char": f["loss_start"]},
             )
+            if sample["uid"] in first_seen:
+                raise InputError(f"{where}: duplicate uid {sample['uid']!r} (first at {first_seen[sample['uid']]}); "
+                                 f"every row needs its own uid")
+            first_seen[sample["uid"]] = where
+            samples.append(sample)
+        if not samples:
+            raise InputError(f"{self.path}: no samples (the file holds no rows); give a file with members and "
+                             f"non-members")
         return samples
+
+
+def _present(row: dict, field: str | None, default):
+    """The row's value of ``field``; a missing, null or empty cell gives ``default``
+    (a 0 is a value: it stays 0, it does not become the default)."""
+    value = row.get(field) if field else None
+    return default if value is None or value == "" else value

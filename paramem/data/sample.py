@@ -75,16 +75,22 @@ def make_sample(
     split: str | None = None,
     paraphrases: Any = None,
     extra: dict | None = None,
+    field_names: dict[str, str] | None = None,
 ) -> dict:
-    """Validate one sample; ``where`` ("file:line") is used in every error message."""
+    """Validate one sample; ``where`` ("file:line") is used in every error message.
+
+    ``domain`` and ``split`` are stored as strings whatever their type in the file (a
+    domain 0 stays "0"); ``field_names`` maps sample keys to the file's column names for
+    messages (e.g. ``loss_start_char`` read from a column named otherwise)."""
     if text is None:
         raise InputError(f"{where}: missing text field '{text_field}'")
     if not isinstance(text, str):
         raise InputError(f"{where}: field '{text_field}' must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InputError(f"{where}: field '{text_field}' is empty")
-    sample = {"uid": str(uid), "text": text, "label": parse_label(label, where), "domain": domain or "default"}
-    if split is not None:
+    sample = {"uid": str(uid), "text": text, "label": parse_label(label, where),
+              "domain": "default" if domain is None or domain == "" else str(domain)}
+    if split is not None and split != "":
         sample["split"] = str(split)
     paras = normalize_paraphrases(paraphrases, where)
     if paras is not None:
@@ -94,7 +100,27 @@ def make_sample(
             sample["paraphrase_loss_starts"] = starts
     if extra:
         sample.update(extra)
+    if "loss_start_char" in sample:
+        names = field_names or {}
+        sample["loss_start_char"] = parse_loss_start(sample["loss_start_char"], text, where,
+                                                     names.get("loss_start_char") or "loss_start_char")
     return sample
+
+
+def parse_loss_start(value: Any, text: str, where: str, field: str) -> int:
+    """A character offset into ``text`` (an int, or a string/float holding one, as CSV gives)."""
+    offset = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        offset = value
+    elif isinstance(value, float) and value.is_integer():
+        offset = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        offset = int(value.strip())
+    if offset is None:
+        raise InputError(f"{where}: field '{field}' must be a character offset (an integer), got {value!r}")
+    if not 0 <= offset <= len(text):
+        raise InputError(f"{where}: field '{field}' is {offset}, outside the text (0..{len(text)} characters)")
+    return offset
 
 
 class Source:
@@ -113,8 +139,10 @@ class Source:
 
 
 def check_unique(samples: list[dict], source: str) -> None:
+    """Sources that know file and line check there (LocalFileSource); this guards the rest."""
     seen: dict[str, int] = {}
-    for i, s in enumerate(samples):
+    for i, s in enumerate(samples, start=1):
         if s["uid"] in seen:
-            raise InputError(f"{source}: duplicate uid {s['uid']!r} (samples {seen[s['uid']]} and {i})")
+            raise InputError(f"{source}: duplicate uid {s['uid']!r} (the source's samples number {seen[s['uid']]} "
+                             f"and {i}); every sample needs its own uid")
         seen[s["uid"]] = i

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -75,5 +77,43 @@ def load_causal_lm(name_or_path: str, dtype: str | None = "auto", trust_remote_c
             revision=revision)
     except (OSError, ValueError) as e:
         raise _hub_error(name_or_path, "model", e) from None
+    except pickle.UnpicklingError as e:
+        raise _unsafe_pickle_error(name_or_path, e) from None
+    except Exception as e:  # safetensors raises its own SafetensorError (an Exception)
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise _corrupt_weights_error(name_or_path, e) from None
     model.eval()
     return model
+
+
+def _weight_files(name_or_path: str, pattern: str) -> list[Path]:
+    path = Path(name_or_path).expanduser()
+    return sorted(path.glob(pattern)) if path.is_dir() else []
+
+
+def _corrupt_weights_error(name_or_path: str, e: Exception) -> InputError:
+    """Name the file that does not read (a truncated copy or download, typically)."""
+    from safetensors import safe_open
+
+    bad = []
+    for f in _weight_files(name_or_path, "*.safetensors"):
+        try:
+            with safe_open(str(f), "pt") as handle:
+                for key in handle.keys():
+                    handle.get_slice(key)
+        except Exception:  # noqa: BLE001 - any failure to read names the file
+            bad.append(str(f))
+    where = ", ".join(bad) or f"the safetensors weights of '{name_or_path}'"
+    return InputError(f"{where}: cannot be read ({e}); the file is truncated or corrupt: copy or download it "
+                      f"again (or rerun `paramem fit` for a model it wrote)")
+
+
+def _unsafe_pickle_error(name_or_path: str, e: Exception) -> InputError:
+    """torch's text suggests ``weights_only=False`` (arbitrary code execution); paramem never does that."""
+    found = re.search(r"Unsupported global: GLOBAL [^\s]+", str(e))
+    files = ", ".join(str(f) for f in _weight_files(name_or_path, "*.bin")) or f"the weights of '{name_or_path}'"
+    return InputError(f"{files}: a pickled checkpoint that holds more than tensors"
+                      f"{' (' + found.group(0) + ')' if found else ''}; paramem loads pickles only through the "
+                      f"safe weights-only loader. Use a safetensors copy of the model, or convert it yourself where "
+                      f"you trust its source")

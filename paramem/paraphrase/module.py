@@ -45,6 +45,7 @@ class ParaphraseGenerator(PredictStage):
     """
 
     output_name = "paraphrases.jsonl"
+    max_length_setting = "max_prompt_tokens"
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  trust_remote_code: bool = False, mode: str = "beam_single_prompt", num_paraphrases: int = 3,
@@ -114,7 +115,14 @@ class ParaphraseGenerator(PredictStage):
                 "check_entities": self.check_entities}
 
     def signature_extra(self) -> dict:
-        return self.settings_record()
+        """Resolved settings (the gate as applied, the chat template) and the prompts
+        themselves: a template file edited between runs changes the results. The
+        paraphraser is compared by its files' fingerprint (``model``), not its path."""
+        import hashlib
+
+        prompts = "\x00".join(t.render("{text}", self.few_shot) for t in self.templates)
+        settings = {k: v for k, v in self.settings_record().items() if k != "paraphraser"}
+        return {**settings, "prompts_sha256": hashlib.sha256(prompts.encode("utf-8")).hexdigest()[:16]}
 
     def similarity(self):
         if self._similarity is None:

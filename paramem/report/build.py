@@ -119,11 +119,17 @@ def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping
     rows = []
     for r in records:
         scores = r.get("scores") or {}
-        row = [str(r.get("uid")), r.get("label"), r.get("domain"), *(r.get(k) for k in extra)]
+        # Text columns hold text whatever a hand-made scores file put there (W&B refuses a
+        # column that mixes 5 and "web").
+        row = [str(r.get("uid")), r.get("label"), _text(r.get("domain")), *(_text(r.get(k)) for k in extra)]
         rows.append(row + [_finite_or_none(scores.get(m)) for m in methods])
     logged = {f"mia/{name}": wandb.Image(str(path)) for name, path in figures.items()}
     logged["mia/scores"] = wandb.Table(columns=columns, data=rows)
     run.log(logged)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -185,6 +191,9 @@ def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
         for line_no, record in read_jsonl(path):
             where = f"{path}:{line_no}"
             _check_record(record, where)
+            for key in ("domain", "split"):  # strings everywhere, as the stages write them
+                if record.get(key) is not None:
+                    record[key] = str(record[key])
             uid = str(record["uid"])
             if uid in seen:
                 first, first_where = seen[uid]

@@ -3,10 +3,12 @@ influence scores, each under the fixed convention "larger = member"."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from paramem.io import atomic_write_jsonl, read_jsonl
 from paramem.records import output_record
+from paramem.resume import HASH_FIELD
 
 ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
 # method -> (field of influence.jsonl, sign). A text the model was trained on has a small
@@ -16,14 +18,16 @@ INFLUENCE_METHODS = {"influence_self": ("self_influence", -1), "tracin_self": ("
                      "repsim_max": ("repsim_max", 1), "repsim_mean": ("repsim_mean", 1)}
 
 
-def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> dict[str, dict]:
+def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> tuple[dict[str, dict], dict]:
+    """(uid -> scores, uid -> input hash of the record)."""
     if path is None or not Path(path).exists():
-        return {}
-    out = {}
+        return {}, {}
+    out, hashes = {}, {}
     for _, rec in read_jsonl(path):
         out[str(rec["uid"])] = {m: (None if rec.get(field) is None else sign * rec[field])
                                 for m, (field, sign) in methods.items()}
-    return out
+        hashes[str(rec["uid"])] = rec.get(HASH_FIELD)
+    return out, hashes
 
 
 def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
@@ -32,16 +36,23 @@ def write_scores(baselines: str | Path, alignment: str | Path | None, out: str |
     without influence gets ``None`` for those methods, never a made-up value; a file that
     does not exist adds no methods. ``extra``: more scores by uid (the set methods, e.g.
     blind_bow)."""
-    joined = [(_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
-              (_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
-    records = []
+    joined = [("aligned", *_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
+              ("given influence", *_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
+    records, differ = [], Counter()
     for _, rec in read_jsonl(baselines):
-        scores = dict(rec["scores"])
-        for table, methods in joined:
+        scores, uid = dict(rec["scores"]), str(rec["uid"])
+        for what, table, hashes, methods in joined:
             if table:
-                scores.update(table.get(str(rec["uid"]), dict.fromkeys(methods)))
+                scores.update(table.get(uid, dict.fromkeys(methods)))
+                theirs, ours = hashes.get(uid), rec.get(HASH_FIELD)
+                differ[what] += theirs is not None and ours is not None and theirs != ours
         if extra:
-            scores.update(extra.get(str(rec["uid"]), {}))
+            scores.update(extra.get(uid, {}))
         records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
+    for what, n in differ.items():
+        if n:  # legitimate when the stages read different files on purpose; stale otherwise
+            print(f"[paramem] {out}: {n} samples were {what} from another input than they were scored from "
+                  f"(text, label, paraphrases or another field differs): unless intended, rerun that stage "
+                  f"on the same data")
     return records

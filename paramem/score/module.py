@@ -49,6 +49,9 @@ class BaselineScorer(PredictStage):
     """
 
     output_name = "baselines.jsonl"
+    # Packing and the report's settings: the report is rebuilt from every record on each run.
+    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "n_resamples", "ci_seed"}
+    model_settings = ("model", "reference_model", "prefix_pool", "frequency_corpus")
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
@@ -91,13 +94,6 @@ class BaselineScorer(PredictStage):
         if self.frequency_corpus:
             names.append("dcpdd")
         return names
-
-    def signature_extra(self) -> dict:
-        return {"reference_model": self.reference_model and self.model_fingerprint(self.reference_model),
-                "methods": self.method_names, "ks": list(self.settings.ks), "prefix_pool": self.prefix_pool_path,
-                "prefix_shots": self.prefix_shots, "prefix_seed": self.prefix_seed, "gamma": self.settings.gamma,
-                "frequency_corpus": self.frequency_corpus, "dcpdd_a": self.settings.dcpdd_a, "pac": self.pac,
-                "samia": self.samia}
 
     @property
     def variants(self) -> set[str]:
