@@ -55,7 +55,10 @@ class PredictStage(pl.LightningModule):
         self.save_hyperparameters()
         from paramem.textbatch import special_tokens_kwargs
 
-        special_tokens_kwargs(add_special_tokens)  # validates
+        try:
+            special_tokens_kwargs(add_special_tokens)
+        except ValueError as e:
+            raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
         self.model_name = model

@@ -17,6 +17,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
 from paramem.textbatch import encode, forward, per_sample_loss
@@ -44,7 +45,10 @@ class CausalLMFit(pl.LightningModule):
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
 
-        special_tokens_kwargs(add_special_tokens)  # validates
+        try:
+            special_tokens_kwargs(add_special_tokens)
+        except ValueError as e:
+            raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
         self.model = None

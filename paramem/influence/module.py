@@ -55,11 +55,12 @@ class InfluenceScorer(PredictStage):
                  max_fit_texts: int | None = None, seed: int = 0, transductive: bool = False) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         from paramem.influence.task import SCOPES
+        from paramem.io import InputError
 
         if scope not in SCOPES:
-            raise ValueError(f"scope {scope!r} unknown; one of {', '.join(SCOPES)}")
+            raise InputError(f"influence scope {scope!r} unknown; one of {', '.join(SCOPES)}")
         if strategy not in ("ekfac", "kfac", "diagonal"):
-            raise ValueError(f"strategy {strategy!r} unknown; one of ekfac, kfac, diagonal")
+            raise InputError(f"influence strategy {strategy!r} unknown; one of ekfac, kfac, diagonal")
         self.scope, self.n_layers = scope, n_layers
         self.lora = (lora_rank, lora_alpha, lora_seed)
         self.strategy, self.damping = strategy, damping
@@ -208,16 +209,22 @@ class InfluenceScorer(PredictStage):
         from paramem.io import read_jsonl
 
         self._write_transductive(path)
-        by_label: dict[int, list[dict]] = {0: [], 1: []}
+        keys = ("self_influence", "tracin_self", "repsim_max", "repsim_mean")
+        values: dict[tuple[str, int], list[float]] = {(k, lab): [] for k in keys for lab in (0, 1)}
+        n = 0
         for _, rec in read_jsonl(path):
-            by_label[rec["label"]].append(rec)
-        parts = []
-        for key in ("self_influence", "tracin_self", "repsim_max"):
-            means = [_mean([r[key] for r in by_label[lab]]) for lab in (1, 0)]
-            parts.append(f"{key} members {means[0]:.4g}, non-members {means[1]:.4g}")
-        n = len(by_label[0]) + len(by_label[1])
+            n += 1
+            for k in keys:
+                if rec.get(k) is not None:
+                    values[(k, rec["label"])].append(rec[k])
+        metrics = {"influence/n_samples": n}
+        for (k, lab), vals in values.items():
+            metrics[f"influence/mean_{k}_{'member' if lab else 'nonmember'}"] = _mean(vals)
+        parts = [f"{k} members {metrics[f'influence/mean_{k}_member']:.4g}, "
+                 f"non-members {metrics[f'influence/mean_{k}_nonmember']:.4g}" for k in keys[:3]]
         print(f"[paramem] influence ({self.scope_label}, {self.strategy}): {n} samples; mean " + "; ".join(parts))
-
+        for logger in self.loggers:
+            logger.log_metrics(metrics)
 
     def _write_transductive(self, path) -> None:
         """Recomputed over all samples at every merge (the opposite set may have grown), or

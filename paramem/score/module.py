@@ -66,13 +66,17 @@ class BaselineScorer(PredictStage):
         self.reference_model = reference_model
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
         self.method_names = list(methods) if methods is not None else self._default_methods()
-        self.methods = [registry.get(m) for m in self.method_names]
+        try:
+            self.methods = [registry.get(m) for m in self.method_names]
+        except ValueError as e:
+            raise InputError(f"model.init_args.methods: {e}") from None
         missing = {"reference_model": reference_model, "prefix_pool": prefix_pool, "frequencies": frequency_corpus}
         for m in self.methods:
             for need in m.needs:
                 if need in missing and not missing[need]:
                     arg = {"frequencies": "frequency_corpus"}.get(need, need)
-                    raise InputError(f"method {m.name!r} needs {arg} (model.init_args.{arg}), which is not set")
+                    raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{arg}, "
+                                     f"which is not set")
         self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=gamma, dcpdd_a=dcpdd_a)
         self.prefix_shots, self.prefix_seed = prefix_shots, prefix_seed
         self.pac = dict(n_copies=pac_copies, swap_fraction=pac_swap_fraction, seed=pac_seed)

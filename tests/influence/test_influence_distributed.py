@@ -5,8 +5,7 @@ import signal
 
 import pytest
 
-from tests.helpers import NO_LOG, TINY_SOURCE, assert_same_outputs, copy_run, run_cli, run_subprocess
-from tests.helpers import CONFIGS
+from tests.helpers import CONFIGS, NO_LOG, TINY_SOURCE, assert_same_outputs, copy_run, run_cli, run_subprocess
 from tests.test_faults import _kill_after
 
 pytestmark = pytest.mark.slow
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 def _args(run_dir, batch_size=3):
     return ["predict", "--config", str(CONFIGS / "influence/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE,
-            *NO_LOG, "--data.init_args.batch_size", str(batch_size)]
+            *NO_LOG, "--data.init_args.batch_size", str(batch_size), "--data.init_args.max_samples", "5"]
 
 
 @pytest.fixture(scope="module")

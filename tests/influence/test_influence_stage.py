@@ -132,3 +132,34 @@ def test_wider_scopes_give_finite_scores(tiny_run, tmp_path, scope):
     assert len(rows) == 4 and all(r["scope"] == f"{scope}:1" for r in rows)
     for r in rows:
         assert r["self_influence"] > 0 and r["tracin_self"] > 0  # a zero curvature block would give null
+    if scope == "lora":  # the same seeded adapters, plain autograd w.r.t. every lora_B
+        from paramem.influence.task import add_lora
+
+        model, tok = _plain_model(run_dir)
+        model = add_lora(model, 1, 8, 16.0, 0)
+        params = [p for n, p in model.named_parameters() if "lora_B" in n]
+        texts = {s["uid"]: s["text"] for s in _samples(run_dir)}
+        for r in rows:
+            ids = _ids(tok, texts[r["uid"]])
+            loss = F.cross_entropy(model(input_ids=ids).logits[0, :-1], ids[0, 1:])
+            grads = torch.autograd.grad(loss, params)
+            assert r["tracin_self"] == pytest.approx(sum(g.pow(2).sum().item() for g in grads), rel=1e-4)
+
+
+@pytest.mark.parametrize("key,value", [("scope", "full"), ("strategy", "lissa")])
+def test_unknown_scope_or_strategy_is_one_clear_error(key, value):
+    from paramem.influence.module import InfluenceScorer
+
+    with pytest.raises(InputError, match=f"influence {key} '{value}' unknown"):
+        InfluenceScorer(**{key: value})
+
+
+def test_fit_records_exactly_what_it_trained_on(tiny_run):
+    """Members and the teaching pairs (prompt + near-duplicate), each once; no non-member."""
+    rows = read_jsonl(tiny_run / "model/train_texts.jsonl")
+    samples = _samples(tiny_run)
+    texts = {r["text"] for r in rows}
+    assert {s["text"] for s in samples if s["label"] == 1} <= texts
+    assert not {s["text"] for s in samples if s["label"] == 0} & texts
+    assert len(rows) == 16 + 16 * 3 and all(r["count"] == 1 for r in rows)  # 16 teach records x 3 near-dups
+    assert sum(r["loss_start_char"] > 0 for r in rows) == 16 * 3  # loss on the near-duplicate only

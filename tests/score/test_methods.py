@@ -104,7 +104,7 @@ def test_prefix_pool_must_be_disjoint(lm, tmp_path):
         _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, POOL[::2]))
     with pytest.raises(InputError, match="4 shots asked, only 3 texts of label 0"):
         _scorer(lm, tmp_path, methods=["con_recall"], prefix_pool=_write_pool(tmp_path))
-    with pytest.raises(InputError, match="'recall' needs prefix_pool"):
+    with pytest.raises(InputError, match="'recall' needs model.init_args.prefix_pool"):
         BaselineScorer(run_dir=str(tmp_path), model="x", methods=["recall"])
 
 
@@ -246,3 +246,17 @@ def test_registry_contract_and_readme():
         assert set(m.variants) <= set(VARIANTS) and set(m.needs) <= set(NEEDS) and m.formula
         assert re.search(rf"\| `{re.escape(m.name)}", section), f"README's method table lacks {m.name}"
     assert METHODS is methods
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model.init_args.methods", "[loss, nosuch]"], "model.init_args.methods: unknown method 'nosuch'"),
+    (["--model.init_args.add_special_tokens", "maybe"], "add_special_tokens must be auto, true or false"),
+    (["--model.init_args.methods", "[ref]"], "method 'ref' needs model.init_args.reference_model"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, capsys, extra, message):
+    from tests.helpers import CONFIGS, QUIET, run_cli
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(tmp_path), *QUIET, *extra])
+    err = capsys.readouterr().err
+    assert f"paramem: error: " in err and "Traceback" not in err
