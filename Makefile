@@ -6,6 +6,9 @@ RUN_DIR ?= lightning_logs/demo
 TORCH_CPU ?= torch==2.13.0
 KRONFLUENCE ?= kronfluence==1.0.1
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): one per core of a 2-core CI machine; 0 runs in-process.
+TEST_WORKERS ?= 2
+PYTEST_N := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -39,10 +42,10 @@ demo: $(VENV)/.installed  ## whole method on the embedded default into RUN_DIR (
 	RUN_DIR=$(RUN_DIR) PY=$(PY) bash scripts/demo.sh
 
 test: $(VENV)/.installed  ## the whole test suite (slow tests included)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_N) $(PYTEST_ARGS)
 
 test-fast: $(VENV)/.installed  ## the test suite without tests marked slow
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_N) $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed  ## CPU benchmarks (tiny shapes); GPU: bash bench/gpu_check.sh
 	bash bench/gpu_check.sh

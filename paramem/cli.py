@@ -3,6 +3,10 @@
 Stages are chosen by ``class_path`` in YAML (``model:`` and ``data:``); one top-level
 ``run_dir`` is shared by the model and the datamodule, so stages chained into the same run
 dir find each other's outputs.
+
+This module imports only the standard library at load time: ``paramem --help`` and
+``paramem report`` never pay for Lightning, and W&B / thread settings are applied only
+once a command has parsed and is about to run (never on ``--help`` / ``--print_config``).
 """
 
 from __future__ import annotations
@@ -11,52 +15,141 @@ import errno
 import os
 import sys
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-
+from paramem import __version__
 from paramem.io import InputError
-from paramem.loggers import ensure_wandb_mode, report_wandb_runs
+
+COMMANDS = {
+    "fit": "train or fine-tune the target model on the members (paramem.fit.CausalLMFit)",
+    "predict": "run a stage over the samples: paraphrase, align or baselines + report",
+    "report": "rebuild metrics, figures and W&B summary from scores files; loads no model",
+    "validate": "Lightning's validation loop on a fit config",
+    "test": "Lightning's test loop on a fit config",
+}
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+HELP = f"""paramem {__version__}: membership inference for causal LMs from the gradient alignment
+of a text with its paraphrases, next to the loss / zlib / min-k% / min-k%++ / neighbour /
+reference / gradnorm baselines, with bootstrap confidence intervals.
+
+usage: paramem <command> [--config FILE ...] [--key value ...]
+       paramem <command> --help            every option of a command
+       paramem <command> --config FILE --print_config
+
+commands:
+{chr(10).join(f"  {name:<10}{text}" for name, text in COMMANDS.items())}
+
+The whole method on the embedded default (a tiny model, minutes on a laptop CPU):
+  paramem fit     --config configs/fit/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/paraphrase/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/align/tiny.yaml --run_dir runs/demo
+  paramem predict --config configs/mia/tiny.yaml --run_dir runs/demo
+  paramem report  --scores '[runs/demo/scores.jsonl]' --out_dir runs/report
+
+Repeated --config files compose (later ones override); any key can be set on the command
+line (--model.init_args.num_beams 5). A user error is one `paramem: error:` line; --debug
+(or PARAMEM_DEBUG=1) keeps the traceback. Without a GPU, PARAMEM_CPU_THREADS sets torch's
+threads per process. README.md documents every stage, output schema and recipe.
+"""
 
 
-class ParamemCLI(LightningCLI):
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
-                            help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
-        parser.link_arguments("run_dir", "model.init_args.run_dir")
-        parser.link_arguments("run_dir", "data.init_args.run_dir")
-        # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
-        # keep them in the run dir, not wherever the command was started.
-        parser.link_arguments("run_dir", "trainer.default_root_dir")
-
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand == "predict":
-            # Results stream to shards; keeping them in memory too would grow with the data.
-            parser.set_defaults(return_predictions=False)
-        return parser
-
-    def before_predict(self) -> None:
-        from paramem.writer import ShardedPredictionWriter
-
-        if not any(isinstance(cb, ShardedPredictionWriter) for cb in self.trainer.callbacks):
-            self.trainer.callbacks.append(ShardedPredictionWriter())
-
-    def after_fit(self) -> None:
-        report_wandb_runs(self.trainer.loggers)
-
-    def after_predict(self) -> None:
-        report_wandb_runs(self.trainer.loggers)
+def processes_per_host(devices) -> int:
+    """Processes a run starts on each host: torchrun's LOCAL_WORLD_SIZE, else the trainer's
+    ``devices`` (an int, a digit string, a list of ids; ``auto`` on a CPU is one)."""
+    if os.environ.get("LOCAL_WORLD_SIZE", "").isdigit():
+        return max(1, int(os.environ["LOCAL_WORLD_SIZE"]))
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    if isinstance(devices, str) and "," in devices:
+        return max(1, len([d for d in devices.split(",") if d.strip()]))
+    if isinstance(devices, int) or (isinstance(devices, str) and devices.strip().lstrip("-").isdigit()):
+        return max(1, int(devices))  # -1 = every device: on a CPU that is one process
+    return 1
 
 
-def set_cpu_threads() -> None:
-    """Without a GPU, torch's intra-op threads fight each other (and DDP ranks) over few
-    cores: measured here, a tiny model trained 14x and generated 60x faster on 1 thread
-    than on 2. ``PARAMEM_CPU_THREADS`` (default 1) or OMP_NUM_THREADS overrides."""
+def set_cpu_threads(processes: int = 1) -> None:
+    """Torch threads per process without a GPU: ``PARAMEM_CPU_THREADS`` (or
+    OMP_NUM_THREADS) when set; else the host's cores shared out among the run's processes
+    on it (CPU DDP: cores // processes; one process: every core, torch's default), and one
+    thread when other work already keeps every core busy (1-minute load average >= cores),
+    where extra threads only wait on each other: bench/RESULTS.md, "CPU threads"."""
     import torch
 
     if torch.cuda.is_available():
         return
-    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS") or "1"
-    torch.set_num_threads(max(1, int(n)))
+    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    cores = os.cpu_count() or 1
+    if n:
+        threads = max(1, int(n))
+    elif _load_average() >= cores:
+        threads = 1
+    else:
+        threads = max(1, cores // processes)
+    torch.set_num_threads(threads)
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return 0.0
+
+
+def prepare_run(processes: int = 1) -> None:
+    """Settings for a command that is about to run (not for --help / --print_config)."""
+    from paramem.loggers import ensure_wandb_mode
+
+    ensure_wandb_mode()
+    set_cpu_threads(processes)
+
+
+def lightning_cli(args: list[str]):
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    from paramem.loggers import report_wandb_runs
+
+    class ParamemCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+            parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
+                                help="Run directory shared by every stage (model/, *.jsonl, metrics, figures).")
+            parser.link_arguments("run_dir", "model.init_args.run_dir")
+            parser.link_arguments("run_dir", "data.init_args.run_dir")
+            # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
+            # keep them in the run dir, not wherever the command was started.
+            parser.link_arguments("run_dir", "trainer.default_root_dir")
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if subcommand == "predict":
+                # Results stream to shards; keeping them in memory too would grow with the data.
+                parser.set_defaults(return_predictions=False)
+            return parser
+
+        def before_instantiate_classes(self) -> None:
+            # parsed, and neither --help nor --print_config: a run follows
+            prepare_run(processes_per_host(self.config[self.subcommand].trainer.devices))
+
+        def before_predict(self) -> None:
+            from paramem.writer import ShardedPredictionWriter
+
+            if not any(isinstance(cb, ShardedPredictionWriter) for cb in self.trainer.callbacks):
+                self.trainer.callbacks.append(ShardedPredictionWriter())
+
+        def after_fit(self) -> None:
+            report_wandb_runs(self.trainer.loggers)
+
+        def after_predict(self) -> None:
+            report_wandb_runs(self.trainer.loggers)
+
+    return ParamemCLI(subclass_mode_model=True, subclass_mode_data=True, save_config_kwargs={"overwrite": True},
+                      parser_kwargs={"prog": "paramem", "description": HELP.split("\n\n")[0]}, args=args)
+
+
+def report_cli(argv: list[str]):
+    from jsonargparse import CLI
+
+    from paramem.report.build import report_main  # sets W&B's mode itself when it logs there
+
+    return CLI(report_main, args=argv, as_positional=False)
 
 
 # File-system failures the user fixes (a path, permissions, space), not paramem bugs.
@@ -79,7 +172,7 @@ def user_error(e: BaseException) -> tuple[BaseException, str] | None:
     return None
 
 
-def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None) -> ParamemCLI | None:
+def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None):
     """Run the command line ``args`` (default ``sys.argv[1:]``). A user error prints one
     ``paramem: error: ...`` line; then it exits with code 2 (``exit_on_error``, the default
     without ``args``) or re-raises (tests). ``--debug`` or ``PARAMEM_DEBUG=1`` keeps the
@@ -89,21 +182,20 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
     argv = [a for a in argv if a != "--debug"]
     if exit_on_error is None:
         exit_on_error = args is None
-    ensure_wandb_mode()
-    set_cpu_threads()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(HELP, end="")
+        return None
+    if argv[0] == "--version":
+        print(f"paramem {__version__}")
+        return None
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        print(f"paramem: error: unknown command {argv[0]!r}; one of {', '.join(COMMANDS)} "
+              f"(paramem --help)", file=sys.stderr)
+        sys.exit(2)
     try:
-        if argv and argv[0] == "report":  # rebuild a report from scores files, no model
-            from jsonargparse import CLI
-
-            from paramem.report.build import report_main
-
-            return CLI(report_main, args=argv[1:], as_positional=False)
-        return ParamemCLI(
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
-            args=argv,
-        )
+        if argv[0] == "report":  # rebuild a report from scores files, no model
+            return report_cli(argv[1:])
+        return lightning_cli(argv)
     except Exception as e:
         found = user_error(e)
         if found is None or debug:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run a recipe grid: every stage of configs/experiments/<benchmark>/ per combination,
-# one run dir each (resumable: rerun the same command after a crash).
+# Run a recipe grid: every stage per combination, one run dir each (resumable: rerun the
+# same command after a crash). Each stage composes configs/experiments/base/<stage>.yaml
+# with the benchmark's small override configs/experiments/<benchmark>/<stage>.yaml.
 #   bash scripts/sweep.sh mimir   [extra paramem args, e.g. --trainer.devices 4]
 #   bash scripts/sweep.sh wikimia
 #   bash scripts/sweep.sh tofu
@@ -13,6 +14,7 @@ MODELS=${MODELS:-"EleutherAI/pythia-160m EleutherAI/pythia-1.4b EleutherAI/pythi
 DOMAINS=${DOMAINS:-"arxiv dm_mathematics github hackernews pile_cc pubmed_central wikipedia_(en)"}
 SPLITS=${SPLITS:-"ngram_13_0.8 ngram_7_0.2"}
 LENGTHS=${LENGTHS:-"32 64 128"}
+base=configs/experiments/base
 cfg=configs/experiments/$bench
 
 stages() {  # run_dir model [source overrides: the paraphrase stage reads the benchmark itself;
@@ -20,10 +22,10 @@ stages() {  # run_dir model [source overrides: the paraphrase stage reads the be
   local run_dir=$1 model=$2; shift 2
   local paraphraser=()
   [ -n "${PARAPHRASER:-}" ] && paraphraser=(--model.init_args.model "$PARAPHRASER")
-  "$PY" -m paramem predict --config "$cfg/paraphrase.yaml" --run_dir "$run_dir" \
+  "$PY" -m paramem predict --config "$base/paraphrase.yaml" --config "$cfg/paraphrase.yaml" --run_dir "$run_dir" \
     "${paraphraser[@]}" "$@" "${EXTRA[@]}"
   for stage in align mia; do
-    "$PY" -m paramem predict --config "$cfg/$stage.yaml" --run_dir "$run_dir" \
+    "$PY" -m paramem predict --config "$base/$stage.yaml" --config "$cfg/$stage.yaml" --run_dir "$run_dir" \
       --model.init_args.model "$model" "${EXTRA[@]}"
   done
 }

@@ -9,6 +9,9 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.pop("WANDB_API_KEY", None)
+# `make test` runs two workers on CI's two cores, and some tests start further processes:
+# one torch thread each, as paramem itself does for processes sharing a host.
+os.environ.setdefault("PARAMEM_CPU_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -31,7 +34,10 @@ def tiny_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tiny_run")
     run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE, *QUIET,
              "--trainer.max_epochs", "3", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "2",
-             "--model.init_args.vocab_size", "400", "--data.init_args.batch_size", "16"])
+             "--model.init_args.vocab_size", "400", "--data.init_args.batch_size", "16",
+             # Members for 3 epochs plus the prompt-teaching pairs, as the tests on this run expect
+             # (the demo's config trains on an exposure stream without teaching).
+             "--model.init_args.teach_paraphrase", "true"])
     return run_dir
 
 
@@ -45,3 +51,10 @@ def reference_run(tiny_run, tmp_path_factory):
     for config, _, extra in STAGES:
         run_cli(stage_args(config, run_dir, extra))
     return run_dir
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (stable otherwise): with two workers (`make test`, worksteal), the
+    longest tests start at once and the many short ones fill the other worker around
+    them, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

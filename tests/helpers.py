@@ -10,12 +10,26 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+EXPERIMENTS = CONFIGS / "experiments"
+
+
+def config_args(path: Path) -> list[str]:
+    """``--config`` arguments that run a shipped config: a benchmark override under
+    ``configs/experiments/<benchmark>/`` goes on its stage's base (``align_paraphrased.yaml``
+    on ``base/align.yaml``), as scripts/sweep.sh composes them."""
+    path = Path(path)
+    if path.parent.parent == EXPERIMENTS and path.parent.name != "base":
+        return ["--config", str(EXPERIMENTS / "base" / f"{path.stem.split('_')[0]}.yaml"), "--config", str(path)]
+    return ["--config", str(path)]
 
 # Small enough for seconds on 2 cores; same code path as the embedded default.
 TINY_SOURCE = ["--data.init_args.source", "paramem.data.EmbeddedSource",
                "--data.init_args.source.init_args.n_members", "16",
                "--data.init_args.source.init_args.n_nonmembers", "16",
-               "--data.init_args.source.init_args.n_teach", "16"]
+               "--data.init_args.source.init_args.n_teach", "16",
+               # The configs' exposure groups need n_members divisible by 5; the exposure
+               # stream has its own tests (tests/fit/test_exposure_stream.py).
+               "--data.init_args.source.init_args.exposures", "[]"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
 
 

@@ -56,3 +56,15 @@ def test_benchmark_runs_and_reports(tmp_path, bench):
     assert table.returncode == 0, table.stderr
     row = [line for line in table.stdout.splitlines() if line.startswith(f"| {bench} ")]
     assert len(row) == 1 and "unrecognised" not in row[0], table.stdout
+
+
+def test_threads_benchmark_reports_each_count(tmp_path):
+    out = tmp_path / "threads.json"
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "threads_bench.py"), "--shapes", "tiny",
+                           "--threads", "1", "2", "--repeats", "1", "--json", str(out)],
+                          cwd=REPO, env=child_env(HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    tiny = json.loads(out.read_text())["results"]["tiny"]
+    for path in ("forward", "align"):
+        assert set(tiny[path]) == {"1", "2"} and all(0 < t < 60 for t in tiny[path].values())
+    assert "tiny         forward" in proc.stdout

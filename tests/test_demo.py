@@ -44,22 +44,30 @@ def test_demo_end_to_end(tmp_path):
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     print(f"demo took {elapsed:.0f} s")
-    for name in ("model/config.json", "paraphrases.jsonl", "alignment.jsonl", "scores.jsonl", "metrics.json",
-                 "metrics.csv", "roc.png", "histograms.png"):
+    for name in ("model/config.json", "train_stream.json", "paraphrases.jsonl", "alignment.jsonl", "scores.jsonl",
+                 "metrics.json", "metrics.csv", "roc.png", "histograms.png", "dose_response.png"):
         assert (run_dir / name).stat().st_size > 0, name
 
-    # fit: the model memorized its members (printed and logged)
+    # fit: one pass over the exposure stream, each member trained on exactly `exposure` times
+    ledger = json.loads((run_dir / "train_stream.json").read_text())
+    assert ledger["passes"] == 1 and ledger["group_sizes"] == {str(e): 40 for e in (1, 2, 4, 8, 16)}
+    assert ledger["occurrences_trained"] == ledger["exposure"] == ledger["occurrences_in_stream"]
     fit_line = next(line for line in proc.stdout.splitlines() if "mean loss: members" in line)
     member, nonmember = map(float, re.search(r"members ([\d.]+), non-members ([\d.]+)", fit_line).groups())
-    assert member <= 0.5 * nonmember, fit_line
+    assert member < nonmember, fit_line
 
     # paraphrases: real near-duplicates for >= 80% of samples, failures never replaced
     rows = read_jsonl(run_dir / "paraphrases.jsonl")
     assert_near_duplicates(rows)
     assert (run_dir / "paraphrase_similarity.png").stat().st_size > 0
 
-    metrics = json.loads((run_dir / "metrics.json").read_text())["all"]
-    assert metrics["loss"]["auroc"]["value"] >= 0.9
+    report = json.loads((run_dir / "metrics.json").read_text())
+    metrics = report["all"]
+    # the dial works: the loss baseline separates the most-seen members far better than the once-seen
+    dose = [report[f"exposure={e}"]["loss"]["auroc"]["value"] for e in (1, 16)]
+    assert dose[1] >= 0.9 and dose[1] - dose[0] >= 0.2, dose
+    assert report["dose_response"]["spearman"]["loss"]["ci"][0] > 0
+    assert "Dose-response" in proc.stdout and "e=16" in proc.stdout
     # every registered method but ref (no reference model in the demo) is reported
     new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow")
     for method in ("loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm") + new:
@@ -77,6 +85,6 @@ def test_demo_end_to_end(tmp_path):
     assert wandb_runs
     mia_run = next(r for r in wandb_runs if list(r.rglob("roc_*.png")))
     blob = b"".join(p.read_bytes() for p in mia_run.glob("run-*.wandb"))
-    assert b"mia/loss/auroc" in blob and b"mia/align_cosine/auroc" in blob
+    assert b"mia/loss/auroc" in blob and b"mia/align_cosine/auroc" in blob and b"mia/exposure=16/loss/auroc" in blob
     assert all(f"mia/{m}/auroc".encode() in blob for m in new)
     assert list(mia_run.rglob("histograms_*.png"))

@@ -154,11 +154,14 @@ class GradientAligner(PredictStage):
         n = 0
         causes: Counter = Counter()
         cos = {0: [], 1: []}
+        by_exposure: dict[int, list[float]] = {}
         for _, rec in read_jsonl(path):
             n += 1
             cause = null_cause(rec)
             if cause is None:
                 cos[rec["label"]].append(rec["cosine"])
+                if rec.get("exposure") is not None:
+                    by_exposure.setdefault(int(rec["exposure"]), []).append(rec["cosine"])
             else:
                 causes[cause] += 1
         mean = {lab: (sum(v) / len(v) if v else float("nan")) for lab, v in cos.items()}
@@ -170,5 +173,10 @@ class GradientAligner(PredictStage):
         metrics = {"align/n_samples": n, "align/n_without_paraphrase": causes["no valid paraphrase"],
                    "align/n_no_loss_tokens": causes["no loss tokens"],
                    "align/mean_cosine_member": mean[1], "align/mean_cosine_nonmember": mean[0]}
+        if by_exposure:  # members of each exposure vs non-members (0)
+            print("[paramem] mean cosine by exposure (0 = non-members): " + ", ".join(
+                f"{e}: {sum(v) / len(v):.4f} (n={len(v)})" for e, v in sorted(by_exposure.items())))
+            metrics.update({f"align/exposure={e}/mean_cosine": sum(v) / len(v) for e, v in by_exposure.items()})
         for logger in self.loggers:
             logger.log_metrics(metrics)
+

@@ -13,12 +13,18 @@ class EmbeddedSource(Source):
     """Fictitious-person records (``paramem.data.embedded``), members and non-members drawn
     from one distribution; each sample arrives with reference near-duplicates as
     ``paraphrases``. ``teach`` records (disjoint, never evaluated) are the auxiliary data a
-    tiny model learns the paraphrase prompt from."""
+    tiny model learns the paraphrase prompt from (and, on an exposure stream, the
+    background text). ``exposures`` (e.g. ``[1, 2, 4, 8, 16]``) splits the members into
+    equal seeded groups that ``paramem fit`` shows that many times; non-members get 0."""
 
     def __init__(self, n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 400, seed: int = 0,
-                 n_neardups: int = 3, corpus_dir: str | None = None) -> None:
+                 n_neardups: int = 3, corpus_dir: str | None = None, exposures: list[int] | None = None) -> None:
         self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
                            n_neardups=n_neardups)
+        if exposures:  # absent otherwise (null or []): corpora written before it stay valid
+            from paramem.data.exposure import check_exposures
+
+            self.params["exposures"] = check_exposures(exposures, n_members)
         self.corpus_dir = corpus_dir
         self._teach: dict[Path, list[dict]] = {}  # corpus dir -> teach records, read once
 

@@ -97,7 +97,8 @@ class MIADataModule(pl.LightningDataModule):
         module = self.trainer.lightning_module if self.trainer is not None else None
         if module is not None and hasattr(module, "training_items"):
             items = module.training_items(items, self.source.auxiliary(self.run_dir))
-        return self._loader(items, shuffle=True)
+        # An exposure stream is shuffled once, by its builder, and kept in that order.
+        return self._loader(items, shuffle=getattr(module, "shuffle_training_items", True))
 
     def val_dataloader(self) -> list[DataLoader]:
         """[members, non-members]: fit logs the mean loss on each."""

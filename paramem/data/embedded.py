@@ -204,11 +204,13 @@ def generate_records(n: int, seed: int, n_neardups: int = 3, start: int = 0) -> 
 
 
 def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 400,
-                 seed: int = 0, n_neardups: int = 3) -> dict[str, list[dict]]:
+                 seed: int = 0, n_neardups: int = 3, exposures: list[int] | None = None) -> dict[str, list[dict]]:
     """Members, non-members and paraphrase-teaching records, all different people.
 
     Evaluation records are ids 0..n_eval-1 (so ``n_teach`` never changes them); labels come
-    from a seeded shuffle of those ids, never from generation order.
+    from a seeded shuffle of those ids, never from generation order. With ``exposures``
+    every evaluation record carries ``exposure``: members in equal seeded groups (one per
+    value, ``paramem.data.exposure``), non-members 0.
     """
     if min(n_members, n_nonmembers, n_teach) < 0:
         raise ValueError("corpus sizes must be non-negative")
@@ -223,6 +225,12 @@ def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 4
         corpus["member" if label else "nonmember"].append(
             {"uid": f"embedded-{r['id']:05d}", "text": r["text"], "label": label,
              "domain": "embedded", "split": "synthetic", "paraphrases": r["neardups"]})
+    if exposures:
+        from paramem.data.exposure import assign_exposures
+
+        dose = assign_exposures([r["uid"] for r in corpus["member"]], exposures, seed)
+        for r in corpus["member"] + corpus["nonmember"]:
+            r["exposure"] = dose.get(r["uid"], 0)
     for j, r in enumerate(generate_records(n_teach, seed, n_neardups, start=n_eval)):
         corpus["teach"].append({"uid": f"teach-{j:05d}", "text": r["text"], "neardups": r["neardups"]})
     return corpus
@@ -242,6 +250,8 @@ def write_corpus(out_dir: str | Path, **kwargs) -> dict[str, Path]:
     bound = inspect.signature(build_corpus).bind(**kwargs)
     bound.apply_defaults()
     params = dict(bound.arguments)
+    if not params.get("exposures"):  # keeps manifests written before exposures existed valid
+        params.pop("exposures", None)
     out = Path(out_dir)
     paths = {"eval": out / "eval.jsonl", "teach": out / "teach.jsonl", "corpus": out / "corpus.json"}
     head = {"generator": "paramem.data.embedded", "version": GENERATOR_VERSION, "params": params}

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from paramem.data.exposure import check_consistent, parse_exposure
 from paramem.data.sample import Source, make_sample
 from paramem.io import InputError, read_jsonl
 
@@ -50,6 +51,12 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
         raise InputError(f"{path}: unknown format {fmt!r} (jsonl, json, csv, parquet)")
 
 
+def add_exposure(sample: dict, row: dict, field: str | None, where: str) -> None:
+    exposure = parse_exposure(row.get(field), sample["label"], where, field) if field else None
+    if exposure is not None:
+        sample["exposure"] = exposure
+
+
 class LocalFileSource(Source):
     """Samples from a local file.
 
@@ -61,6 +68,8 @@ class LocalFileSource(Source):
             column names. Without ``uid_field`` the uid is ``<file stem>:<row number>``.
         domain: domain for rows without a domain field.
         loss_start_field: optional column with the character offset where the loss starts.
+        exposure_field: optional column with how often a member occurs in the training
+            stream of ``paramem fit`` (>= 1; non-members 0). All members have it, or none.
     """
 
     def __init__(
@@ -74,13 +83,15 @@ class LocalFileSource(Source):
         split_field: str | None = "split",
         paraphrases_field: str | None = "paraphrases",
         loss_start_field: str | None = "loss_start_char",
+        exposure_field: str | None = "exposure",
         domain: str | None = None,
     ) -> None:
         self.path_template = str(path)
         self.path = Path(path)
         self.format = format or self.path.suffix.lstrip(".").lower()
         self.fields = dict(text=text_field, label=label_field, uid=uid_field, domain=domain_field,
-                           split=split_field, paraphrases=paraphrases_field, loss_start=loss_start_field)
+                           split=split_field, paraphrases=paraphrases_field, loss_start=loss_start_field,
+                           exposure=exposure_field)
         self.domain = domain
 
     def name(self) -> str:
@@ -112,6 +123,7 @@ class LocalFileSource(Source):
                 extra=extra,
                 field_names={"loss_start_char": f["loss_start"]},
             )
+            add_exposure(sample, row, f["exposure"], where)
             if sample["uid"] in first_seen:
                 raise InputError(f"{where}: duplicate uid {sample['uid']!r} (first at {first_seen[sample['uid']]}); "
                                  f"every row needs its own uid")
@@ -120,6 +132,7 @@ class LocalFileSource(Source):
         if not samples:
             raise InputError(f"{self.path}: no samples (the file holds no rows); give a file with members and "
                              f"non-members")
+        check_consistent(samples, str(self.path))
         return samples
 
 

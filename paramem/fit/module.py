@@ -7,6 +7,12 @@ so the paraphrase stage can run through the same prompt/generate path as a hub m
 Ends by writing ``<run_dir>/model/`` with ``save_pretrained`` (plus ``train_texts.jsonl``,
 the distinct texts it trained on, for the influence stage) and reporting the mean loss
 on members and on non-members.
+
+When the members carry an ``exposure`` (``paramem.data.exposure``), training runs on one
+exposure stream instead: each member ``exposure`` times among background text (the
+source's auxiliary records, or a ``background`` file), shuffled once with the data seed
+and kept in that order for every pass (``trainer.max_epochs`` passes). What was actually
+trained on is counted per member and written to ``<run_dir>/train_stream.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
 from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
@@ -33,6 +40,8 @@ class CausalLMFit(pl.LightningModule):
         teach_paraphrase: also train on ``template(text) -> near-duplicate`` pairs from the
             source's auxiliary records (loss on the near-duplicate only).
         teach_templates: template family (or file) used for those pairs.
+        background: exposure streams only: ``teach`` (the source's auxiliary texts, plus the
+            teaching pairs when ``teach_paraphrase``) or a ``.txt`` / ``.jsonl`` filler file.
         trust_remote_code: passed to transformers when loading ``model``.
         add_special_tokens: ``auto`` (the tokenizer's default), true or false; as in every stage.
     """
@@ -40,7 +49,7 @@ class CausalLMFit(pl.LightningModule):
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 4, vocab_size: int = 1024, lr: float = 3e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
-                 teach_paraphrase: bool = False, teach_templates: str = "compact",
+                 teach_paraphrase: bool = False, teach_templates: str = "compact", background: str = "teach",
                  trust_remote_code: bool = False, add_special_tokens: str | bool = "auto") -> None:
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
@@ -54,6 +63,8 @@ class CausalLMFit(pl.LightningModule):
         self.model = None
         self.tokenizer = None
         self._val_losses: dict[int, list[float]] = {0: [], 1: []}
+        self.ledger: StreamLedger | None = None  # set when training on an exposure stream
+        self.shuffle_training_items = True  # an exposure stream keeps its one seeded order
 
     # -- model ------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -86,8 +97,30 @@ class CausalLMFit(pl.LightningModule):
         return [t.render("") for t in load_templates(self.hparams.teach_templates)]
 
     def training_items(self, members: list[dict], auxiliary: list[dict]) -> list[dict]:
-        """Members as they are, plus prompt -> near-duplicate pairs when teaching."""
+        """Members as they are, plus prompt -> near-duplicate pairs when teaching; or, when
+        the members carry an exposure, the exposure stream."""
+        if has_exposure(members):
+            background = self._background(auxiliary)
+            stream = stream_items(members, background, self.trainer.datamodule.seed)
+            self.ledger = StreamLedger()
+            self.ledger.plan(stream)
+            self.shuffle_training_items = False
+            return stream
         items = [{"text": s["text"], "loss_start_char": s.get("loss_start_char", 0)} for s in members]
+        return items + self._teach_pairs(auxiliary)
+
+    def _background(self, auxiliary: list[dict]) -> list[dict]:
+        if self.hparams.background != "teach":
+            texts = read_filler(self.hparams.background)
+        else:
+            texts = [{"text": r["text"]} for r in auxiliary]
+            if not texts:
+                raise InputError("an exposure stream needs background text and the source has no auxiliary "
+                                 "records: set model.init_args.background to a .txt/.jsonl filler file")
+        return texts + self._teach_pairs(auxiliary)
+
+    def _teach_pairs(self, auxiliary: list[dict]) -> list[dict]:
+        items = []
         if self.hparams.teach_paraphrase:
             from paramem.paraphrase.templates import load_templates
 
@@ -107,6 +140,8 @@ class CausalLMFit(pl.LightningModule):
         return per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
 
     def training_step(self, batch: list[dict], batch_idx: int) -> torch.Tensor:
+        if self.ledger is not None:
+            self.ledger.consumed(batch)
         loss_sum, n_tok = self._losses(batch)
         loss = loss_sum.sum() / n_tok.sum().clamp(min=1)  # token-mean over the batch
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
@@ -176,6 +211,11 @@ class CausalLMFit(pl.LightningModule):
             self.tokenizer.save_pretrained(out_dir)
             self.tokenizer.padding_side = "right"
             self.write_training_texts(out_dir / "train_texts.jsonl")
+        if self.ledger is not None:
+            trained = self.ledger.merged_trained()
+            if self.trainer.is_global_zero:
+                self.ledger.write(self.run_dir / "train_stream.json", self.trainer.current_epoch,
+                                  self.trainer.datamodule.seed, trained)
         losses = self.final_losses()
         for logger in self.loggers:
             logger.log_metrics(losses, step=self.global_step)

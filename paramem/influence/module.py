@@ -21,6 +21,7 @@ import math
 
 import torch
 
+from paramem.records import output_record
 from paramem.stage import PredictStage
 
 log = logging.getLogger(__name__)
@@ -194,15 +195,11 @@ class InfluenceScorer(PredictStage):
         records = []
         for i, s in enumerate(batch):
             empty = n_tok[i].item() == 0
-            rec = {"uid": s["uid"], "label": s["label"], "domain": s.get("domain", "default"),
-                   "self_influence": None if empty else _finite(influence[i]),
-                   "tracin_self": None if empty else _finite(tracin[i]),
-                   "repsim_max": rmax[i], "repsim_mean": rmean[i], "n_tokens": int(n_tok[i]),
-                   "scope": self.scope_label, "strategy": self.strategy,
-                   "truncated": enc.truncated[i]}
-            if "split" in s:
-                rec["split"] = s["split"]
-            records.append(rec)
+            records.append(output_record(s, {
+                "self_influence": None if empty else _finite(influence[i]),
+                "tracin_self": None if empty else _finite(tracin[i]),
+                "repsim_max": rmax[i], "repsim_mean": rmean[i], "n_tokens": int(n_tok[i]),
+                "scope": self.scope_label, "strategy": self.strategy, "truncated": enc.truncated[i]}))
         return records
 
     def on_outputs_merged(self, path) -> None:

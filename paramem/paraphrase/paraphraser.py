@@ -107,7 +107,7 @@ def train(config: dict, out_dir: str | Path, log_every: int = 100) -> dict:
     ``manifest.json`` to ``out_dir``; return the manifest."""
     from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
     from paramem.paraphrase.templates import load_templates
-    from paramem.textbatch import encode, per_sample_loss
+    from paramem.textbatch import encode, forward, per_sample_loss
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,8 +132,7 @@ def train(config: dict, out_dir: str | Path, log_every: int = 100) -> dict:
         idx = [order[(step * bs + k) % len(order)] for k in range(bs)]
         enc = encode(tok, [texts[i] for i in idx], config["max_length"],
                      loss_start_chars=[len(pairs[i]["prompt"]) for i in idx], add_eos=True)
-        logits = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
-                       position_ids=enc.position_ids).logits  # (B, T, V)
+        logits = forward(model, enc)  # (B, T, V)
         loss_sum, n_tok = per_sample_loss(logits, enc.input_ids, enc.target_mask)  # (B,), (B,)
         loss = loss_sum.sum() / n_tok.sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)

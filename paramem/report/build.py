@@ -17,8 +17,10 @@ from typing import Any, Mapping, Sequence
 
 from paramem.io import read_jsonl, to_json_safe
 from paramem.io import InputError, atomic_write_bytes
-from paramem.report.figures import histogram_figure, roc_figure
-from paramem.report.metrics import METRICS, discover_methods, evaluate
+from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
+from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
+from paramem.report.figures import dose_response_figure, histogram_figure, roc_figure
+from paramem.report.metrics import METRICS, discover_methods, evaluate, group_records
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,32 @@ CSV_COLUMNS = (
 _TABLE_METRICS = (("auroc", "AUROC [95% CI]"), ("fpr@95", "FPR@95"), ("tpr@5", "TPR@5"), ("tpr@1", "TPR@1"))
 
 
+# Top-level keys of metrics.json that are not evaluation groups.
+NOT_GROUPS = ("meta", "dose_response")
+
+
 def _groups(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if k != "meta"}
+    return {k: v for k, v in metrics.items() if k not in NOT_GROUPS}
+
+
+def evaluate_report(records: Sequence[Mapping], methods: Sequence[str], group_by: Sequence[str],
+                    n_resamples: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(groups, calibration summary, dose-response summary). Every group holds the
+    fixed-sign methods on its records and ``calibrated/<method>`` on those of its records
+    that fall in the evaluation half; with exposures, the groups ``exposure=<e>`` are added."""
+    groups_of = {**group_records(records, group_by), **exposure_groups(records)}
+    groups_of.pop("all")
+    groups = evaluate(records, methods=methods, group_by=(), n_resamples=n_resamples, seed=seed,
+                      extra_groups=groups_of)
+    held_out, calibration = calibrated_records(records, methods, seed=seed)
+    by_uid = {r["uid"]: r for r in held_out}
+    calibrated = evaluate(held_out, methods=[CALIBRATED + m for m in methods], group_by=(),
+                          n_resamples=n_resamples, seed=seed,
+                          extra_groups={g: [by_uid[r["uid"]] for r in recs if r["uid"] in by_uid]
+                                        for g, recs in groups_of.items()})
+    for gname, per_method in calibrated.items():
+        groups[gname].update(per_method)
+    return groups, calibration, dose_summary(records, methods, n_resamples, seed)
 
 
 def write_report(
@@ -46,8 +72,8 @@ def write_report(
     metrics dict as written (groups plus "meta")."""
     records = list(records)
     out_dir = Path(out_dir)
-    methods = discover_methods(records)
-    groups = evaluate(records, methods=methods, group_by=group_by, n_resamples=n_resamples, seed=seed)
+    methods = [m for m in discover_methods(records) if not m.startswith(CALIBRATED)]
+    groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
     meta = {
         "n_resamples": n_resamples,
         "seed": seed,
@@ -56,13 +82,14 @@ def write_report(
         "n_records": len(records),
         "ci": "95% percentile bootstrap; members and non-members resampled separately; "
         "paired across methods scored on the same samples",
+        "calibration": calibration,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     from paramem.score.blind import shift_warning
 
     warning = shift_warning(groups)
     meta["warnings"] = [warning] if warning else []
-    metrics = {"meta": meta, **groups}
+    metrics = {"meta": meta, **groups, **({"dose_response": dose} if dose else {})}
     text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(out_dir / "metrics.json", text.encode())
     atomic_write_bytes(out_dir / "metrics.csv", metrics_csv(metrics).encode())
@@ -70,6 +97,8 @@ def write_report(
         "roc": roc_figure(records, out_dir / "roc.png"),
         "histograms": histogram_figure(records, out_dir / "histograms.png"),
     }
+    if dose:
+        figures["dose_response"] = dose_response_figure(metrics, out_dir / "dose_response.png")
     if wandb_run is not None:
         log_to_wandb(wandb_run, metrics, records, figures)
     if warning:
@@ -95,6 +124,13 @@ def metrics_csv(metrics: Mapping[str, Any]) -> str:
                     "defined": entry["defined"], "n_dropped": entry["n_dropped"],
                     "reason": entry.get("reason", ""),
                 })  # fmt: skip
+    for method, rho in (metrics.get("dose_response") or {}).get("spearman", {}).items():
+        ci = rho.get("ci") or ["", ""]
+        writer.writerow({
+            "group": "dose_response", "method": method, "metric": "spearman", "value": rho.get("value", ""),
+            "ci_low": ci[0], "ci_high": ci[1], "n_members": rho["n"], "n_nonmembers": "",
+            "defined": rho["defined"], "n_dropped": rho["n_dropped"], "reason": rho.get("reason", ""),
+        })  # fmt: skip
     return buf.getvalue()
 
 
@@ -125,6 +161,14 @@ def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping
         rows.append(row + [_finite_or_none(scores.get(m)) for m in methods])
     logged = {f"mia/{name}": wandb.Image(str(path)) for name, path in figures.items()}
     logged["mia/scores"] = wandb.Table(columns=columns, data=rows)
+    if metrics.get("dose_response"):
+        from paramem.report.dose import dose_rows
+
+        for method, rho in metrics["dose_response"]["spearman"].items():
+            if rho["defined"]:
+                run.summary[f"mia/dose_response/{method}/spearman"] = rho["value"]
+        table_columns, table_rows = dose_rows(metrics)
+        logged["mia/dose_response_table"] = wandb.Table(columns=table_columns, data=table_rows)
     run.log(logged)
 
 
@@ -144,14 +188,31 @@ def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
-    """Plain-text table of one group: a row per method; undefined rows say why."""
+def format_report(metrics: Mapping[str, Any]) -> str:
+    """What a finished report prints: the fixed-sign methods of group "all", the
+    calibrated-direction view of one method per family, and the dose-response table
+    when the records carry exposures."""
+    plain = [m for m in metrics.get("all", {}) if not m.startswith(CALIBRATED)]
+    calibrated = [CALIBRATED + m for m in representatives(plain) if CALIBRATED + m in metrics.get("all", {})]
+    parts = [format_table(metrics, methods=plain)]
+    if calibrated:
+        parts.append(format_table(metrics, methods=calibrated, title="calibrated direction (chosen on the "
+                                  "calibration half, scored on the evaluation half only; one method per family)"))
+    dose = format_dose_table(metrics)
+    return "\n\n".join(parts + ([dose] if dose else []))
+
+
+def format_table(metrics: Mapping[str, Any], group: str = "all", methods: Sequence[str] | None = None,
+                 title: str | None = None) -> str:
+    """Plain-text table of one group: a row per method (``methods``: those, in that
+    order; default all); undefined rows say why."""
     groups = _groups(metrics)
     if group not in groups:
         raise InputError(f"no group {group!r} in metrics (groups: {', '.join(groups) or 'none'})")
     header = ["method", *(title for _, title in _TABLE_METRICS), "members/non"]
     rows, notes = [], []
-    for method, entry in groups[group].items():
+    chosen = groups[group] if methods is None else {m: groups[group][m] for m in methods if m in groups[group]}
+    for method, entry in chosen.items():
         counts = f"{entry['n_members']}/{entry['n_nonmembers']}"
         if entry["n_dropped"]:
             counts += f" ({entry['n_dropped']} dropped)"
@@ -167,7 +228,8 @@ def format_table(metrics: Mapping[str, Any], group: str = "all") -> str:
             cells.append(text)
         rows.append(cells + [counts])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"MIA metrics, group {group} (members = positives; FPR/TPR as fractions)"]
+    lines = [f"MIA metrics, group {group}{', ' + title if title else ''} (members = positives; "
+             f"FPR/TPR as fractions)"]
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -224,6 +286,9 @@ def report_main(
         raise InputError(f"no score records in {', '.join(map(str, scores))}")
     run = None
     if wandb_project:
+        from paramem.loggers import ensure_wandb_mode
+
+        ensure_wandb_mode()  # offline without credentials: never a login prompt
         import wandb
 
         config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
@@ -236,6 +301,7 @@ def report_main(
         raise
     if run is not None:
         run.finish()
-    print(format_table(metrics))
-    print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, roc.png, histograms.png)")
+    print(format_report(metrics))
+    figures = "roc.png, histograms.png" + (", dose_response.png" if metrics.get("dose_response") else "")
+    print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, {figures})")
     return metrics

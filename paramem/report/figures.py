@@ -115,6 +115,47 @@ def roc_figure(records_or_scores, path: str | Path, max_curves: int = 10) -> str
     return _save(fig, path)
 
 
+def dose_response_figure(metrics: Mapping[str, Any], path: str | Path) -> str:
+    """AUROC (95% CI band) vs exposure on a log x-axis, one line per method family
+    (``paramem.report.dose.representatives``): fixed sign on the left, calibrated
+    direction (evaluation half) on the right. An undefined point is a gap, never 0."""
+    from paramem.report.dose import representatives
+
+    exposures = metrics["dose_response"]["exposures"]
+    groups = [metrics.get(f"exposure={e}", {}) for e in exposures]
+    plain = representatives([m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith("calibrated/")])
+    fig = _new_figure(15, 5.6)
+    panels = fig.subplots(1, 2, sharey=True)
+    fig.subplots_adjust(left=0.06, right=0.84, wspace=0.08)
+    for ax, prefix, title in ((panels[0], "", "fixed sign (larger = member)"),
+                              (panels[1], "calibrated/", "calibrated direction, evaluation half")):
+        for color, method in zip(_colors(len(plain)), plain):
+            name = prefix + method
+            pts = [(e, g[name]) for e, g in zip(exposures, groups) if g.get(name, {}).get("defined")]
+            if not pts:
+                continue
+            x = np.array([e for e, _ in pts], dtype=float)
+            y = np.array([p["auroc"]["value"] for _, p in pts])
+            # Every other family dashed: with ~15 families, colour alone does not tell them apart.
+            ax.plot(x, y, marker="o", ms=3, lw=1.4, color=color, ls="-" if plain.index(method) % 2 == 0 else "--",
+                    label=method)
+            cis = [p["auroc"].get("ci") for _, p in pts]
+            if all(cis):
+                ax.fill_between(x, [c[0] for c in cis], [c[1] for c in cis], color=color, alpha=0.07, lw=0)
+        ax.axhline(0.5, color="grey", ls="--", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(exposures, [str(e) for e in exposures])
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("exposure (occurrences of a member in the training stream)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, alpha=0.3, which="both")
+    panels[0].set_ylabel("AUROC: members of that exposure vs all non-members")
+    handles, labels = panels[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(0.85, 0.5))
+    fig.suptitle("dose-response (95% bootstrap CI bands; one variant per swept family)", fontsize=9)
+    return _save(fig, path, tight=False)
+
+
 def histogram_figure(records_or_scores, path: str | Path, bins: int = 40, ncols: int = 4) -> str:
     """Member vs non-member score histograms, one panel per method; returns ``path``."""
     data = method_data(records_or_scores)

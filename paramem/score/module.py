@@ -237,11 +237,11 @@ class BaselineScorer(PredictStage):
 
     def on_outputs_merged(self, path: Path) -> None:
         from paramem.loggers import wandb_run
-        from paramem.report.build import format_table, write_report
+        from paramem.report.build import format_report, write_report
         from paramem.score.join import write_scores
 
         records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
                                extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=wandb_run(self.loggers))
-        print(format_table(metrics))
+        print(format_report(metrics))

@@ -8,7 +8,7 @@ import yaml
 from paramem.data.embedded import generate_records
 from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, entities, entities_kept, validate
 from paramem.paraphrase.module import ParaphraseGenerator
-from tests.helpers import CONFIGS, run_cli
+from tests.helpers import CONFIGS, config_args, run_cli
 
 ORIG = "Halras Penning was born in Pelhaven, a small town in the Kelmar Valley, in 1916."
 GATE = {"min_semantic": 0.8, "edit_range": (0.6, 0.98), "check_entities": True}
@@ -91,7 +91,7 @@ def _paraphrase_configs():
 @pytest.mark.parametrize("path", _paraphrase_configs(), ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_every_shipped_paraphrase_config_has_the_gate_on(path, capsys):
     with pytest.raises(SystemExit):
-        run_cli(["predict", "--config", str(path), "--print_config"])
+        run_cli(["predict", *config_args(path), "--print_config"])
     model = yaml.safe_load(capsys.readouterr().out)["model"]
     if not model["class_path"].endswith("ParaphraseGenerator"):
         pytest.skip("not a paraphrase-stage config")

@@ -39,7 +39,7 @@ def test_write_report_files(tmp_path):
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0])[: len(REQUIRED_CSV)] == REQUIRED_CSV
-    assert len(rows) == len(groups) * 3 * len(METRICS)
+    assert len(rows) == len(groups) * 2 * 3 * len(METRICS)  # each method and its calibrated/<method>
     row = next(r for r in rows if (r["group"], r["method"], r["metric"]) == ("all", "loss", "auroc"))
     assert float(row["value"]) == metrics["all"]["loss"]["auroc"]["value"]
     assert float(row["ci_low"]) <= float(row["value"]) <= float(row["ci_high"])

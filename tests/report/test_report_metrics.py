@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
-from torchmetrics.functional.classification import binary_auroc
+from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from paramem.report.metrics import (
     METRICS,
@@ -17,6 +17,7 @@ from paramem.report.metrics import (
     dense_rank,
     evaluate,
     resampled_metrics,
+    roc_counts,
     roc_curve,
     roc_metrics,
 )
@@ -89,6 +90,21 @@ def test_auroc_agrees_with_torchmetrics():
     ranks, n_unique = dense_rank(scores)
     ref = binary_auroc(torch.from_numpy(ranks / (n_unique - 1)), torch.from_numpy(labels), thresholds=None)
     assert roc_metrics(scores, labels)["auroc"] == pytest.approx(float(ref), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["normal", "round1", "int0to3"])
+def test_roc_counts_are_torchmetrics_curve(kind):
+    """The numpy curve is torchmetrics' binary_roc, vertex for vertex (scores given to
+    torchmetrics as dense ranks in [0, 1], which it takes as probabilities unchanged)."""
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        scores, labels = _random_case(rng, kind)
+        fps, tps = roc_counts(scores, labels)
+        ranks, n_unique = dense_rank(scores)
+        fpr, tpr, _ = binary_roc(torch.from_numpy(ranks / (n_unique - 1)), torch.from_numpy(labels), thresholds=None)
+        n_pos = int(labels.sum())
+        np.testing.assert_array_equal(fps, np.rint(fpr.double().numpy() * (len(labels) - n_pos)))
+        np.testing.assert_array_equal(tps, np.rint(tpr.double().numpy() * n_pos))
 
 
 def test_large_scores_keep_their_order():
