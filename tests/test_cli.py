@@ -29,8 +29,14 @@ def test_unknown_command_is_one_error_line(capsys):
     assert err.startswith("paramem: error: unknown command 'fitt'") and err.count("\n") == 1
 
 
-def test_help_imports_neither_lightning_nor_torch():
-    code = ("import sys; from paramem.cli import cli_main; cli_main(['--help']); "
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--scores", "[SCORES]", "--out_dir", "OUT",
+                                                "--n_resamples", "20"]], ids=["help", "report"])
+def test_help_and_report_import_no_lightning_torch_transformers_or_wandb(argv, tmp_path):
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("".join(f'{{"uid": "{i}", "label": {i % 2}, "scores": {{"loss": {i / 10}}}}}\n'
+                              for i in range(10)))
+    argv = [a.replace("SCORES", str(scores)).replace("OUT", str(tmp_path / "out")) for a in argv]
+    code = (f"import sys; from paramem.cli import cli_main; cli_main({argv!r}); "
             "heavy = [m for m in ('lightning', 'torch', 'transformers', 'wandb') if m in sys.modules]; "
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=child_env(), capture_output=True, text=True,

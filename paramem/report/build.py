@@ -103,6 +103,8 @@ def write_report(
         log_to_wandb(wandb_run, metrics, records, figures)
     if warning:
         log.warning(warning)
+        if wandb_run is not None:
+            wandb_run.summary["mia/warning"] = warning
     return metrics
 
 

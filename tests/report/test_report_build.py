@@ -155,3 +155,20 @@ def test_report_main_rebuilds_from_files(tmp_path, capsys):
     assert "group all" in printed and "zlib" in printed
     assert set(metrics) >= {"meta", "all", "domain=arxiv", "domain=github"}
     assert (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_blind_baseline_warning_in_metrics_log_table_and_wandb(tmp_path, caplog):
+    """A blind_bow AUROC CI above 0.6 warns everywhere the report goes; at chance, nowhere."""
+    from paramem.score.blind import SHIFT_WARNING
+
+    shifted = [{"uid": str(i), "label": i % 2, "scores": {"blind_bow": (i % 2) + 0.01 * i}} for i in range(40)]
+    run = FakeRun()
+    with caplog.at_level("WARNING"):
+        metrics = write_report(shifted, tmp_path / "a", n_resamples=50, wandb_run=run)
+    assert SHIFT_WARNING in metrics["meta"]["warnings"][0] and SHIFT_WARNING in caplog.text
+    assert SHIFT_WARNING in run.summary["mia/warning"]
+    assert SHIFT_WARNING in format_table(metrics)
+    assert SHIFT_WARNING in json.loads((tmp_path / "a" / "metrics.json").read_text())["meta"]["warnings"][0]
+    chance = [{"uid": str(i), "label": i % 2, "scores": {"blind_bow": (i // 2) % 7}} for i in range(40)]
+    metrics = write_report(chance, tmp_path / "b", n_resamples=50)
+    assert metrics["meta"]["warnings"] == [] and SHIFT_WARNING not in format_table(metrics)
