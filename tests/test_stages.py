@@ -49,6 +49,12 @@ def test_paraphrase_modes_schema(tiny_run, tmp_path, mode, extra):
             assert p["valid"] == (p["reason"] == "ok")
             if p["valid"]:
                 assert p["text"].strip().lower() != r["text"].strip().lower()  # never the original
+                assert 0.6 <= p["edit_similarity"] <= 0.98  # the gate is on
+        assert r["settings"]["gate"]["check_entities"] is True  # configs/paraphrase/tiny.yaml
+    assert (run_dir / "paraphrase_similarity.png").stat().st_size > 0
+    if "true" in extra:  # the demo's decoding (greedy modes mostly return the unchanged copy)
+        # The shipped paraphraser copies names and swaps a word: most samples get a near-duplicate.
+        assert sum(r["n_valid"] > 0 for r in rows) >= 4, [[p["reason"] for p in r["paraphrases"]] for r in rows]
 
 
 def test_paraphrase_resume_equals_uninterrupted(tiny_run, tmp_path):

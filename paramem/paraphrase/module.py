@@ -18,6 +18,7 @@ from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, ch
 from paramem.paraphrase.paraphraser import resolve
 from paramem.paraphrase.templates import load_templates
 from paramem.records import output_record
+from paramem.io import InputError
 from paramem.stage import PredictStage
 from paramem.textbatch import special_tokens_kwargs
 
@@ -61,24 +62,28 @@ class ParaphraseGenerator(PredictStage):
         super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
         # Recorded as given: the alias, not the install path, names the shipped paraphraser.
         self.paraphraser_name = model if model is not None and resolve(model) != model else None
-        self.settings = decoding.DecodingSettings(
-            mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
-            temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-            length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed)
-        self.templates = load_templates(templates, template_names)
-        self.requests = decoding.plan(self.settings, len(self.templates))  # fails early on too few templates
-        self.template_source, self.few_shot = templates, few_shot
-        if str(chat_template).lower() not in ("auto", "true", "false"):
-            raise ValueError(f"chat_template must be auto, true or false, got {chat_template!r}")
-        self.chat_setting = str(chat_template).lower()
-        self.field = check_field(paraphrase_field)
-        self.min_words, self.min_semantic = min_words, min_semantic_similarity
-        if min_semantic_similarity is not None and not semantic_similarity:
-            raise ValueError("min_semantic_similarity needs semantic_similarity: true "
-                             "(or switch the semantic gate off with min_semantic_similarity: null)")
-        self.edit_range = check_edit_range(edit_similarity_range)
-        self.entity_setting = check_entities
-        self.use_semantic = semantic_similarity
+        # Bad settings end in one "paramem: error:" line naming the setting, never a traceback.
+        try:
+            self.settings = decoding.DecodingSettings(
+                mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
+                temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
+                length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed)
+            self.templates = load_templates(templates, template_names)
+            self.requests = decoding.plan(self.settings, len(self.templates))  # fails early on too few templates
+            self.template_source, self.few_shot = templates, few_shot
+            if str(chat_template).lower() not in ("auto", "true", "false"):
+                raise ValueError(f"chat_template must be auto, true or false, got {chat_template!r}")
+            self.chat_setting = str(chat_template).lower()
+            self.field = check_field(paraphrase_field)
+            self.min_words, self.min_semantic = min_words, min_semantic_similarity
+            if min_semantic_similarity is not None and not semantic_similarity:
+                raise ValueError("min_semantic_similarity needs semantic_similarity: true "
+                                 "(or switch the semantic gate off with min_semantic_similarity: null)")
+            self.edit_range = check_edit_range(edit_similarity_range)
+            self.entity_setting = check_entities
+            self.use_semantic = semantic_similarity
+        except ValueError as e:
+            raise InputError(f"paraphrase stage (model.init_args): {e}") from None
         self._similarity = None
         self._overheads: dict[str, int] = {}
 
@@ -95,7 +100,7 @@ class ParaphraseGenerator(PredictStage):
     def use_chat(self) -> bool:
         has = bool(getattr(self.tokenizer, "chat_template", None))
         if self.chat_setting == "true" and not has:
-            raise ValueError(f"chat_template: true, but the tokenizer of {self.model_path} has no chat template")
+            raise InputError(f"chat_template: true, but the tokenizer of {self.model_path} has no chat template")
         return has if self.chat_setting == "auto" else self.chat_setting == "true"
 
     def settings_record(self) -> dict:

@@ -36,7 +36,7 @@ PACKAGE_DIR = "paraphraser"
 
 DEFAULT_CONFIG = {
     "corpus_seed": 0,        # the embedded corpus's default seed
-    "id_start": 600_000,     # records id_start .. id_start+n_records-1 (demo eval ids are < 1000)
+    "id_start": 600_000,     # records id_start .. id_start+n_records-1 (demo eval + teach ids are < 2000)
     "n_records": 24_000,
     "n_neardups": 3,         # pairs per record
     "templates": "compact",  # every template of the family, cycled over the pairs

@@ -130,3 +130,29 @@ def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
     assert summary["mean_semantic_similarity"] == pytest.approx(0.925)  # valid ones only
     figure = similarity_figure(path, tmp_path / "fig.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_entity_check_auto_is_on_for_the_embedded_corpus_only():
+    from types import SimpleNamespace
+
+    from paramem.data import EmbeddedSource, LocalFileSource
+
+    for source, expected in ((EmbeddedSource(), True), (LocalFileSource("x.jsonl"), False)):
+        stage = ParaphraseGenerator(templates="compact")
+        stage._trainer = SimpleNamespace(datamodule=SimpleNamespace(source=source))
+        assert stage.check_entities is expected
+        assert ParaphraseGenerator(templates="compact", check_entities=not expected).check_entities is not expected
+
+
+@pytest.mark.parametrize("arg, value, message", [
+    ("edit_similarity_range", "[0.9, 0.1]", "edit_similarity_range needs 0 <= low <= high <= 1"),
+    ("semantic_similarity", "false", "min_semantic_similarity needs semantic_similarity: true"),
+    ("paraphrase_field", "body", "paraphrase_field must be one of"),
+])
+def test_bad_gate_settings_are_one_clear_error(tmp_path, capsys, arg, value, message):
+    from paramem.io import InputError
+
+    with pytest.raises(InputError, match=message):
+        run_cli(["predict", "--config", str(CONFIGS / "paraphrase/tiny.yaml"), "--run_dir", str(tmp_path),
+                 f"--model.init_args.{arg}", value])
+    assert f"paramem: error: paraphrase stage (model.init_args): {message}" in capsys.readouterr().err

@@ -109,3 +109,20 @@ def test_qa_alignment_matches_answer_only_autograd(tiny_dir, monkeypatch, tmp_pa
     # The check can fail: whole-text paraphrase losses (the old behaviour) give other cosines.
     whole = [F.cosine_similarity(g0, answer_only_grad(p["text"], 0), dim=0).item() for p in rec["paraphrases"]]
     assert max(abs(a - b) for a, b in zip(whole, cosines)) > 1e-3
+
+
+def test_neighbor_rows_take_each_paraphrase_loss_on_its_answer(tiny_dir, monkeypatch, tmp_path):
+    from paramem.score.module import BaselineScorer
+
+    rec = _paraphrase_record(tiny_dir, "question", ["a cat sat on the rug .", "the cat sat on the red rug .",
+                                                    "a cat sat on a mat ."], monkeypatch)
+    path = tmp_path / "paraphrases.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    (sample,) = LocalFileSource(str(path)).load()
+    scorer = BaselineScorer(model=str(tiny_dir), dtype="float32", methods=["loss", "neighbor"])
+    scorer.setup("predict")
+    rows, slots = scorer._plan_rows([sample])
+    n_answer = len(scorer.tokenizer(ANSWER, add_special_tokens=False)["input_ids"])
+    assert sum(rows[slots[0]["original"]].targets) == n_answer
+    # Each paraphrase's question has another length; its loss still covers exactly the answer.
+    assert [sum(rows[j].targets) for j in slots[0]["neighbors"]] == [n_answer] * 3
