@@ -102,7 +102,7 @@ def prepare_run(processes: int = 1) -> None:
     set_cpu_threads(processes)
 
 
-def lightning_cli(args: list[str]):
+def lightning_cli(args: list[str] | None):
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     from paramem.loggers import report_wandb_runs
@@ -180,6 +180,12 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
     argv = sys.argv[1:] if args is None else list(args)
     debug = "--debug" in argv or os.environ.get("PARAMEM_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
+    if args is None:
+        # LightningCLI reads sys.argv itself (given both, it warns); a DDP launcher re-runs
+        # sys.argv: so --debug leaves sys.argv and reaches the ranks through the environment.
+        sys.argv[1:] = argv
+        if debug:
+            os.environ["PARAMEM_DEBUG"] = "1"
     if exit_on_error is None:
         exit_on_error = args is None
     if not argv or argv[0] in ("-h", "--help"):
@@ -195,7 +201,7 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
     try:
         if argv[0] == "report":  # rebuild a report from scores files, no model
             return report_cli(argv[1:])
-        return lightning_cli(argv)
+        return lightning_cli(None if args is None else argv)
     except Exception as e:
         found = user_error(e)
         if found is None or debug:

@@ -85,6 +85,7 @@ def test_malformed_input_exits_nonzero_naming_file_and_line(tiny_run, tmp_path):
     assert proc.returncode == 2
     assert "bad.jsonl:2: malformed JSON" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "args parameter is intended" not in proc.stderr  # LightningCLI reads the real argv itself
 
 
 def test_long_text_is_truncated_and_recorded(tiny_run, tmp_path):
