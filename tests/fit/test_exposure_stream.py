@@ -97,3 +97,20 @@ def test_local_exposure_field_is_validated(tmp_path):
         load([{"text": "a b c", "label": 1, "exposure": 1.5}])
     with pytest.raises(InputError, match="member 'd:1' has none"):
         load([{"text": "a b c", "label": 1, "exposure": 1}, {"text": "x y z", "label": 1}])
+
+
+def test_filler_background_files(tmp_path):
+    from paramem.fit.stream import read_filler, stream_items
+
+    txt = tmp_path / "filler.txt"
+    txt.write_text("first background line\n\nsecond one\n")
+    assert read_filler(txt) == [{"text": "first background line"}, {"text": "second one"}]
+    jsonl = tmp_path / "filler.jsonl"
+    jsonl.write_text('{"text": "a text"}\n{"body": "no text field"}\n')
+    with pytest.raises(InputError, match=r"filler\.jsonl:2: field 'text'"):
+        read_filler(jsonl)
+    with pytest.raises(InputError, match="background file not found"):
+        read_filler(tmp_path / "missing.txt")
+    members = [{"uid": "m1", "text": "x", "exposure": 2}, {"uid": "m2", "text": "y", "exposure": 1}]
+    stream = stream_items(members, read_filler(txt), seed=3)
+    assert sorted(i.get("uid", "-") for i in stream) == ["-", "-", "m1", "m1", "m2"]
