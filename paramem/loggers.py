@@ -51,7 +51,12 @@ def report_wandb_runs(loggers) -> None:
             continue
         run = logger.experiment
         where = getattr(run, "dir", None)
-        if os.environ.get("WANDB_MODE") == "offline" and where:
+        # Ask the run itself: "dryrun" is W&B's older name for offline, and an earlier
+        # WandbLogger(offline=True) in the same process leaves WANDB_MODE=dryrun behind.
+        offline = getattr(run, "offline", None)
+        if offline is None:
+            offline = os.environ.get("WANDB_MODE") in ("offline", "dryrun")
+        if offline and where:
             print(f"[paramem] W&B offline run: {Path(where).parent}  (upload: wandb sync {Path(where).parent})")
         elif getattr(run, "url", None):
             print(f"[paramem] W&B run: {run.url}")

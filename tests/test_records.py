@@ -23,3 +23,21 @@ def test_wandb_logger_found_among_loggers_without_starting_it(tmp_path):
     assert wandb_loggers([csv, wb]) == [wb] and wandb_loggers(None) == []
     assert wandb_run([csv]) is None
     assert wb._experiment is None  # finding it started no run
+
+
+def test_offline_run_reported_whatever_wandb_mode_says(tmp_path, monkeypatch, capsys):
+    # W&B's older name for offline is "dryrun", which an earlier WandbLogger(offline=True)
+    # in the same process leaves in WANDB_MODE: the run itself says whether it is offline.
+    from types import SimpleNamespace
+
+    from paramem.loggers import report_wandb_runs
+
+    wb = WandbLogger(save_dir=str(tmp_path))
+    wb._experiment = SimpleNamespace(offline=True, dir=str(tmp_path / "offline-run-x" / "files"), url=None)
+    for mode in ("offline", "dryrun"):
+        monkeypatch.setenv("WANDB_MODE", mode)
+        report_wandb_runs([wb])
+        assert f"W&B offline run: {tmp_path / 'offline-run-x'}" in capsys.readouterr().out
+    wb._experiment = SimpleNamespace(offline=False, dir=str(tmp_path / "run-y" / "files"), url="https://example/run-y")
+    report_wandb_runs([wb])
+    assert "W&B run: https://example/run-y" in capsys.readouterr().out
