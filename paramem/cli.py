@@ -149,7 +149,23 @@ def report_cli(argv: list[str]):
 
     from paramem.report.build import report_main  # sets W&B's mode itself when it logs there
 
-    return CLI(report_main, args=argv, as_positional=False)
+    return CLI(report_main, args=scores_as_list(argv), as_positional=False, prog="paramem report")
+
+
+def scores_as_list(argv: list[str]) -> list[str]:
+    """``--scores a.jsonl b.jsonl`` (plain paths, as a shell glob gives them) besides
+    jsonargparse's own ``--scores '[a, b]'`` / ``--scores+ a``."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--scores" and i + 1 < len(argv) and not argv[i + 1].lstrip().startswith("["):
+            i += 1
+            while i < len(argv) and not argv[i].startswith("--"):
+                out += ["--scores+", argv[i]]
+                i += 1
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 # File-system failures the user fixes (a path, permissions, space), not paramem bugs.

@@ -27,6 +27,18 @@ def test_report_subcommand_merges_jobs(tmp_path, capsys):
     assert (tmp_path / "out" / "roc.png").exists()
 
 
+def test_report_takes_plain_paths_one_or_several(tmp_path):
+    from paramem.cli import scores_as_list
+
+    a = _scores(tmp_path / "a.jsonl", "github", 0)
+    b = _scores(tmp_path / "b.jsonl", "arxiv", 3)
+    run_cli(["report", "--scores", str(a), str(b), "--out_dir", str(tmp_path / "two"), "--n_resamples", "20"])
+    assert {"domain=github", "domain=arxiv"} <= set(json.loads((tmp_path / "two" / "metrics.json").read_text()))
+    run_cli(["report", "--out_dir", str(tmp_path / "one"), "--scores", str(a), "--n_resamples", "20"])
+    assert json.loads((tmp_path / "one" / "metrics.json").read_text())["all"]["loss"]["n_members"] == 10
+    assert scores_as_list(["--scores", "[a, b]", "--seed", "1"]) == ["--scores", "[a, b]", "--seed", "1"]
+
+
 def test_paraphrase_summary_counts_failures(tmp_path):
     from paramem.paraphrase.summary import summarize_paraphrases
 
