@@ -120,7 +120,7 @@ class BaselineScorer(PredictStage):
         if self.variants & {"recall_non", "recall_mem"} and self.pool is None:
             from paramem.score.recall import PrefixPool
 
-            self.pool = PrefixPool.load(self.prefix_pool_path, self.run_dir)
+            self.pool = PrefixPool.load(self.prefix_pool_path, self.run_dir, model_dir=self.model_path)
             for key, label in (("recall_non", 0), ("recall_mem", 1)):
                 if key not in self.variants:
                     continue

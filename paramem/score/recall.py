@@ -11,9 +11,13 @@ The prefixes come from a labelled **prefix pool disjoint from the evaluated samp
 drawing them from the evaluation set leaks labels, so a pool sharing a uid or a text with
 an evaluated sample is refused. Pools: a labelled local file (``uid``/``text``/``label``
 like any LocalFileSource), or an embedded corpus directory (``<run_dir>/corpus``), whose
-pool comes from its teach records: members are their near-duplicates (``paramem fit``
-trains on them when it teaches the paraphrase prompt, as the demo does), non-members are
-further records of the same generator that no file and no training step ever held.
+pool comes from its teach records: members are the teach texts and near-duplicates that
+the target model really trained on, read from the ``train_texts.jsonl`` that ``paramem fit``
+writes beside the model (the exposure demo trains on the teach texts as background; a
+members-only fit that teaches the paraphrase prompt trains on their near-duplicates);
+non-members are further records of the same generator that no file and no training step
+ever held. Without that record (a model not trained by ``paramem fit``) the pool is refused
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ class PrefixPool:
                 raise InputError(f"prefix pool {where}: no {kind} texts (label {label})")
 
     @classmethod
-    def load(cls, path: str, run_dir: str | Path = ".") -> "PrefixPool":
+    def load(cls, path: str, run_dir: str | Path = ".", model_dir: str | Path | None = None) -> "PrefixPool":
         p = Path(str(path).replace("{run_dir}", str(run_dir)))
         if p.is_dir():
-            return cls(embedded_pool(p), str(p))
+            return cls(embedded_pool(p, Path(model_dir) if model_dir else Path(run_dir) / "model"), str(p))
         if not p.exists():
             raise InputError(f"prefix pool {p}: file not found")
         from paramem.data.local import LocalFileSource
@@ -71,8 +75,9 @@ class PrefixPool:
         return "\n".join(random.Random(f"{seed}:{label}").sample(texts, n_shots)) + "\n"
 
 
-def embedded_pool(corpus_dir: Path) -> list[dict]:
-    """The embedded corpus' pool: teach near-duplicates (members), unseen records (non-members)."""
+def embedded_pool(corpus_dir: Path, model_dir: Path) -> list[dict]:
+    """The embedded corpus' pool: teach texts the model trained on (members), unseen records
+    (non-members)."""
     from paramem.data.embedded import generate_records
 
     try:
@@ -81,8 +86,16 @@ def embedded_pool(corpus_dir: Path) -> list[dict]:
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"prefix pool {corpus_dir}: not an embedded corpus directory (corpus.json: {e})") from None
     teach = [rec for _, rec in read_jsonl(corpus_dir / "teach.jsonl")]
-    members = [{"uid": f"{r['uid']}:dup{j}", "text": d, "label": 1}
-               for r in teach for j, d in enumerate(r.get("neardups", []))]
+    trained_file = model_dir / "train_texts.jsonl"
+    if not trained_file.exists():
+        raise InputError(f"prefix pool {corpus_dir}: {trained_file} not found; the embedded pool's member "
+                         f"prefixes are the teach texts the model trained on, which `paramem fit` records there "
+                         f"(for another model give a labelled prefix file)")
+    # What the loss covered: a whole text, or the target of a prompt -> near-duplicate pair.
+    trained = {_norm(r["text"][int(r.get("loss_start_char") or 0):]) for _, r in read_jsonl(trained_file)}
+    candidates = [(f"{r['uid']}", r["text"]) for r in teach]
+    candidates += [(f"{r['uid']}:dup{j}", d) for r in teach for j, d in enumerate(r.get("neardups", []))]
+    members = [{"uid": uid, "text": text, "label": 1} for uid, text in candidates if _norm(text) in trained]
     start = params["n_members"] + params["n_nonmembers"] + params["n_teach"]
     fresh = generate_records(max(8, len(teach)), params["seed"], n_neardups=0, start=start)
     nonmembers = [{"uid": f"pool-{r['id']:05d}", "text": r["text"], "label": 0} for r in fresh]

@@ -109,16 +109,35 @@ def test_prefix_pool_must_be_disjoint(lm, tmp_path):
 
 
 def test_embedded_prefix_pool(tmp_path):
+    """Member prefixes are the teach texts the model really trained on (fit's record)."""
+    import json
+
+    import pytest
+
     from paramem.data.embedded import write_corpus
-    from paramem.io import read_jsonl
+    from paramem.io import InputError, read_jsonl
     from paramem.score.recall import PrefixPool
 
     paths = write_corpus(tmp_path / "corpus", n_members=10, n_nonmembers=10, n_teach=6)
-    pool = PrefixPool.load("{run_dir}/corpus", tmp_path)
-    labels = Counter(e["label"] for e in pool.entries)
-    assert labels[1] == 18 and labels[0] >= 6  # 6 teach records x 3 near-duplicates; unseen records
-    teach_dups = {d for _, r in read_jsonl(paths["teach"]) for d in r["neardups"]}
-    assert {e["text"] for e in pool.entries if e["label"] == 1} == teach_dups
+    teach = [r for _, r in read_jsonl(paths["teach"])]
+    with pytest.raises(InputError, match="train_texts.jsonl not found"):
+        PrefixPool.load("{run_dir}/corpus", tmp_path)  # no record of training: refused, not guessed
+    record = tmp_path / "model" / "train_texts.jsonl"
+    record.parent.mkdir()
+
+    def trained(rows):
+        record.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return PrefixPool.load("{run_dir}/corpus", tmp_path)
+
+    # Exposure stream: the teach texts are background, trained as whole texts.
+    pool = trained([{"text": r["text"], "loss_start_char": 0, "count": 1} for r in teach])
+    assert {e["text"] for e in pool.entries if e["label"] == 1} == {r["text"] for r in teach}
+    assert Counter(e["label"] for e in pool.entries)[0] >= 6  # unseen records of the generator
+    # Members-only fit teaching the prompt: the loss covers each pair's near-duplicate only.
+    pairs = [f"Rewrite: {r['text']}\nRewritten: " for r in teach[:2]]
+    pool = trained([{"text": p + r["neardups"][0], "loss_start_char": len(p), "count": 1}
+                    for p, r in zip(pairs, teach)])
+    assert {e["text"] for e in pool.entries if e["label"] == 1} == {r["neardups"][0] for r in teach[:2]}
     evaluated = [r for _, r in read_jsonl(paths["eval"])]
     pool.check_disjoint(evaluated)  # no shared uid or text with the evaluated samples
     assert not {e["text"] for e in pool.entries} & {d for r in evaluated for d in r["paraphrases"]}
