@@ -17,10 +17,10 @@ by n_tokens² (the preconditioner is linear, so this is exact).
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 
+from paramem.io import finite_or_none
 from paramem.records import output_record
 from paramem.stage import PredictStage
 
@@ -82,8 +82,11 @@ class InfluenceScorer(PredictStage):
         return f"{self.model_path}/{TRAIN_TEXTS_NAME}"
 
     def signature_extra(self) -> dict:
+        return self._settings_signature(train_texts=self._texts_signature())
+
+    def _settings_signature(self, train_texts: str) -> dict:
         return {"scope": self.scope_label, "lora": list(self.lora) if self.scope == "lora" else None,
-                "strategy": self.strategy, "damping": self.damping, "train_texts": self._texts_signature(),
+                "strategy": self.strategy, "damping": self.damping, "train_texts": train_texts,
                 "max_fit_texts": self.max_fit_texts, "seed": self.seed}
 
     def _texts_signature(self) -> str:
@@ -123,7 +126,7 @@ class InfluenceScorer(PredictStage):
 
         return {"model_fingerprint": self.model_fingerprint(), "dtype": self.dtype_name,
                 "max_length": self.max_length, "add_special_tokens": self.add_special_tokens,
-                **self.signature_extra(), "train_texts": texts_digest(rows),
+                **self._settings_signature(train_texts=texts_digest(rows)),
                 "n_fit_texts": len(rows), "kronfluence": __import__("kronfluence").__version__}
 
     def _load_or_fit(self) -> None:
@@ -135,7 +138,8 @@ class InfluenceScorer(PredictStage):
         meta = self._cache_meta(rows)
         distributed = self._trainer is not None and self.trainer.world_size > 1
         rank0 = self._trainer is None or self.trainer.is_global_zero
-        if rank0 and F.load_cache(folder, meta) is None:
+        cached = F.load_cache(folder, meta) if rank0 else None
+        if rank0 and cached is None:
             log.warning("fitting %s curvature (%s scope) on %d training texts", self.strategy, self.scope_label,
                         len(rows))
             batches = token_batches(self.tokenizer, rows, self.max_length, self.fit_batch_size,
@@ -147,7 +151,8 @@ class InfluenceScorer(PredictStage):
             F.save_cache(folder, meta, factors, reps, keys)
         if distributed:
             self.trainer.strategy.barrier("paramem-influence-factors")
-        cached = F.load_cache(folder, meta)
+        if cached is None:  # fitted just now, or another rank fitted it
+            cached = F.load_cache(folder, meta)
         if cached is None:
             raise RuntimeError(f"influence factors missing in {folder} after fitting")
         self.factors, reps, self.train_keys = cached
@@ -196,8 +201,8 @@ class InfluenceScorer(PredictStage):
         for i, s in enumerate(batch):
             empty = n_tok[i].item() == 0
             records.append(output_record(s, {
-                "self_influence": None if empty else _finite(influence[i]),
-                "tracin_self": None if empty else _finite(tracin[i]),
+                "self_influence": None if empty else finite_or_none(influence[i]),
+                "tracin_self": None if empty else finite_or_none(tracin[i]),
                 "repsim_max": rmax[i], "repsim_mean": rmean[i], "n_tokens": int(n_tok[i]),
                 "scope": self.scope_label, "strategy": self.strategy, "truncated": enc.truncated[i]}))
         return records
@@ -237,14 +242,11 @@ class InfluenceScorer(PredictStage):
         for _, rec in read_jsonl(path):
             stale |= rec.pop("transductive_influence", None) is not None
             if self.transductive:
-                rec["transductive_influence"] = _finite(values.get(rec["uid"]))
+                rec["transductive_influence"] = finite_or_none(values.get(rec["uid"]))
             records.append(rec)
         if self.transductive or stale:
             atomic_write_jsonl(path, records)
 
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 def _mean(values: list) -> float:
