@@ -14,6 +14,11 @@ from typing import Any, Iterator
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+def finite_or_none(x: Any) -> float | None:
+    """A number for a strict-JSON record: None for a missing, NaN or infinite value."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
 class InputError(ValueError):
     """Bad user input; the message names the file, line and/or field."""
 

@@ -9,20 +9,17 @@ leave it. A sample without a valid paraphrase is kept with ``cosine: null``: an
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import torch
 
+from paramem.io import finite_or_none
 from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
 
 log = logging.getLogger(__name__)
 
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 def _memory_budget(device: torch.device, budget_gb: float | None) -> int | None:
@@ -59,18 +56,18 @@ def _alignment_fields(res: dict, n_loss_tokens: int, para_has_loss: list[bool]) 
     the means run over the paraphrases that have loss tokens."""
     has_loss = n_loss_tokens > 0
     ok = [has_loss and p for p in para_has_loss]
-    cosines = [_finite(c) if o else None for c, o in zip(res["cosines"], ok)]
-    inners = [_finite(x) if o else None for x, o in zip(res["inner_products"], ok)]
+    cosines = [finite_or_none(c) if o else None for c, o in zip(res["cosines"], ok)]
+    inners = [finite_or_none(x) if o else None for x, o in zip(res["inner_products"], ok)]
 
     def mean(values):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
     return {"cosine": mean(cosines), "inner": mean(inners), "cosines": cosines,
-            "grad_norm": _finite(res["grad_norm"]) if has_loss else None,
-            "para_grad_norms": [_finite(g) if p else None for g, p in zip(res["paraphrase_grad_norms"], para_has_loss)],
-            "loss": _finite(res["loss"]) if has_loss else None,
-            "para_losses": [_finite(x) if p else None for x, p in zip(res["paraphrase_losses"], para_has_loss)],
+            "grad_norm": finite_or_none(res["grad_norm"]) if has_loss else None,
+            "para_grad_norms": [finite_or_none(g) if p else None for g, p in zip(res["paraphrase_grad_norms"], para_has_loss)],
+            "loss": finite_or_none(res["loss"]) if has_loss else None,
+            "para_losses": [finite_or_none(x) if p else None for x, p in zip(res["paraphrase_losses"], para_has_loss)],
             "n_paraphrases": len(para_has_loss), "n_loss_tokens": n_loss_tokens}
 
 

@@ -14,9 +14,10 @@ texts at once (the blind baseline).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from paramem.io import finite_or_none
 
 VARIANTS = ("lower", "neighbors", "ref", "recall_non", "recall_mem", "swaps", "samia")
 NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation")
@@ -90,16 +91,13 @@ def get(name: str) -> Method:
     return methods[name]
 
 
-def _finite(v: Any) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
-
 
 def oriented(method: Method, raw: float | None | dict) -> dict[str, float | None]:
     """Columns of one method's raw result, each "larger => member" (negated when the
     published score runs the other way); missing or non-finite values become None."""
     values = raw if isinstance(raw, dict) else {method.name: raw}
     sign = 1.0 if method.larger_is_member else -1.0
-    return {k: (None if _finite(v) is None else sign * float(v)) for k, v in values.items()}
+    return {k: (None if finite_or_none(v) is None else sign * float(v)) for k, v in values.items()}
 
 
 def score_sample(methods: list[Method], ts: TextStats) -> dict[str, float | None]:
