@@ -120,6 +120,7 @@ def tokenize(tokenizer, texts: list[str], max_length: int, loss_start_chars: lis
     count against ``max_length``.
     """
     enc = tokenizer(texts, return_offsets_mapping=True, **special_tokens_kwargs(add_special_tokens))
+    special = set(tokenizer.all_special_ids) if prefix_ids else set()  # a property rebuilt per access
     rows = []
     for i, (ids, offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
         start = loss_start_chars[i] if loss_start_chars else 0
@@ -131,7 +132,7 @@ def tokenize(tokenizer, texts: list[str], max_length: int, loss_start_chars: lis
         prefix = prefix_ids[i] if prefix_ids else None
         if prefix:
             lead = 0
-            while lead < len(ids) and tuple(offsets[lead]) == (0, 0) and ids[lead] in tokenizer.all_special_ids:
+            while lead < len(ids) and tuple(offsets[lead]) == (0, 0) and ids[lead] in special:
                 lead += 1  # the text's own BOS: the prefix already starts the row
             # With context before it, the text's first token is predicted too (as in ReCaLL).
             ids, tgt = list(prefix) + ids[lead:], [0] * len(prefix) + tgt[lead:]

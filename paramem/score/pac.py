@@ -12,12 +12,12 @@ are the answer's, and the prompt stays as it is.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 
 import torch
 
+from paramem.paraphrase.processors import uid_seed
 from paramem.score.methods import n_lowest
 from paramem.score.registry import TextStats, register
 
@@ -34,8 +34,7 @@ def swapped_copies(text: str, uid: str, n_copies: int, swap_fraction: float, see
     n_swaps = max(1, round(swap_fraction * len(words)))
     copies = []
     for j in range(n_copies):
-        digest = hashlib.sha256(f"{seed}\x1f{uid}\x1f{j}".encode("utf-8")).digest()
-        rng = random.Random(int.from_bytes(digest[:8], "big"))
+        rng = random.Random(uid_seed(f"{uid}\x1f{j}", seed))
         out = list(parts)
         for _ in range(n_swaps):
             a, b = rng.sample(words, 2)
