@@ -9,7 +9,7 @@ records carry them: a QA paraphrase's answer starts at its own offset).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from paramem.io import InputError
 
@@ -32,6 +32,20 @@ def parse_label(value: Any, where: str) -> int:
     raise InputError(f"{where}: label {value!r} is neither member (1/true/member) nor non-member (0/false/nonmember)")
 
 
+def _kept_paraphrases(value: list, where: str) -> Iterator[Any]:
+    """The entries of a paraphrase list that count: valid, with a non-empty text (the one
+    filter both the texts and their loss starts use, so the two lists stay aligned)."""
+    for item in value:
+        if isinstance(item, dict):
+            if item.get("valid", True) and isinstance(item.get("text"), str) and item["text"].strip():
+                yield item
+        elif isinstance(item, str):
+            if item.strip():
+                yield item
+        else:
+            raise InputError(f"{where}: paraphrase entries must be strings or objects, got {type(item).__name__}")
+
+
 def normalize_paraphrases(value: Any, where: str) -> list[str] | None:
     """Accept a list of strings or of ``{text, valid}`` records (a paraphrases.jsonl row);
     keep only valid, non-empty texts. A failed paraphrase is never replaced by anything."""
@@ -41,17 +55,7 @@ def normalize_paraphrases(value: Any, where: str) -> list[str] | None:
         value = [value]
     if not isinstance(value, list):
         raise InputError(f"{where}: field 'paraphrases' must be a list, got {type(value).__name__}")
-    out = []
-    for item in value:
-        if isinstance(item, dict):
-            if item.get("valid", True) and isinstance(item.get("text"), str) and item["text"].strip():
-                out.append(item["text"])
-        elif isinstance(item, str):
-            if item.strip():
-                out.append(item)
-        else:
-            raise InputError(f"{where}: paraphrase entries must be strings or objects, got {type(item).__name__}")
-    return out
+    return [item["text"] if isinstance(item, dict) else item for item in _kept_paraphrases(value, where)]
 
 
 def paraphrase_loss_starts(value: Any) -> list[int] | None:
@@ -59,9 +63,8 @@ def paraphrase_loss_starts(value: Any) -> list[int] | None:
     order), or None when no paraphrase record carries one."""
     if not isinstance(value, list) or not any(isinstance(i, dict) and "loss_start_char" in i for i in value):
         return None
-    return [int(item.get("loss_start_char") or 0) if isinstance(item, dict) else 0 for item in value
-            if (item.get("valid", True) and isinstance(item.get("text"), str) and item["text"].strip()
-                if isinstance(item, dict) else isinstance(item, str) and item.strip())]
+    return [int(item.get("loss_start_char") or 0) if isinstance(item, dict) else 0
+            for item in _kept_paraphrases(value, "paraphrases")]
 
 
 def make_sample(
