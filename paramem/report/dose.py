@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from paramem.report.calibrate import PREFIX as CALIBRATED
 from paramem.report.metrics import clean
 
 # The numeric parameter a swept method carries (mink_0.2, minkpp_0.5, ...).
@@ -134,12 +135,17 @@ def _cell(entry: Mapping | None) -> str:
     return text
 
 
+def plain_representatives(metrics: Mapping[str, Any]) -> list[str]:
+    """One fixed-sign method per family of a metrics dict (the dose table's and figure's rows)."""
+    return representatives([m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith(CALIBRATED)])
+
+
 def default_rows(metrics: Mapping[str, Any]) -> list[str]:
     """One method per family, then ``calibrated/<m>`` for those whose calibration half
     chose the inverted direction (for the others it is the same score on half the data)."""
-    plain = representatives([m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith("calibrated/")])
+    plain = plain_representatives(metrics)
     chosen = (metrics.get("meta", {}).get("calibration") or {}).get("methods", {})
-    return plain + [f"calibrated/{m}" for m in plain if chosen.get(m, {}).get("direction") == -1]
+    return plain + [CALIBRATED + m for m in plain if chosen.get(m, {}).get("direction") == -1]
 
 
 def format_dose_table(metrics: Mapping[str, Any], methods: Sequence[str] | None = None) -> str:

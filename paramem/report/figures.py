@@ -117,13 +117,13 @@ def roc_figure(records_or_scores, path: str | Path, max_curves: int = 10) -> str
 
 def dose_response_figure(metrics: Mapping[str, Any], path: str | Path) -> str:
     """AUROC (95% CI band) vs exposure on a log x-axis, one line per method family
-    (``paramem.report.dose.representatives``): fixed sign on the left, calibrated
+    (``paramem.report.dose.plain_representatives``): fixed sign on the left, calibrated
     direction (evaluation half) on the right. An undefined point is a gap, never 0."""
-    from paramem.report.dose import representatives
+    from paramem.report.dose import plain_representatives
 
     exposures = metrics["dose_response"]["exposures"]
     groups = [metrics.get(f"exposure={e}", {}) for e in exposures]
-    plain = representatives([m for m in metrics.get("meta", {}).get("methods", []) if not m.startswith("calibrated/")])
+    plain = plain_representatives(metrics)
     fig = _new_figure(15, 5.6)
     panels = fig.subplots(1, 2, sharey=True)
     fig.subplots_adjust(left=0.06, right=0.84, wspace=0.08)
