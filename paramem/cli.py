@@ -25,7 +25,6 @@ COMMANDS = {
     "validate": "Lightning's validation loop on a fit config",
     "test": "Lightning's test loop on a fit config",
 }
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 HELP = f"""paramem {__version__}: membership inference for causal LMs from the gradient alignment
 of a text with its paraphrases, next to the loss / zlib / min-k% / min-k%++ / neighbour /

@@ -38,10 +38,6 @@ class RowStats:
     grad_norm: float | None = None  # ||dL/dW_head||_F when requested
     truncated: bool = False
 
-    @property
-    def token_logprobs(self) -> list[float]:
-        return self.logprobs.tolist()
-
 
 def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
     """logits (B, T, V), y (B, T) -> (log p(y) (B, T), z (B, T)) at every position, in
@@ -67,15 +63,6 @@ def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
     return torch.cat(lps), torch.cat(zs)
 
 
-def token_stats(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                loss_mask: torch.Tensor | None = None, dtype: torch.dtype = torch.float32, *,
-                grad_norm_rows: Sequence[bool] | None = None) -> list[RowStats]:
-    """:func:`batch_token_stats` of tensors padded by the caller: input_ids,
-    attention_mask, loss_mask (B, T); ``loss_mask`` is the batch's target mask."""
-    return batch_token_stats(model, TokenBatch.from_tensors(input_ids, attention_mask, loss_mask), dtype,
-                             grad_norm_rows=grad_norm_rows)
-
-
 @torch.inference_mode()
 def batch_token_stats(model: torch.nn.Module, batch: TokenBatch, dtype: torch.dtype = torch.float32, *,
                       grad_norm_rows: Sequence[bool] | None = None) -> list[RowStats]:
@@ -91,7 +78,7 @@ def batch_token_stats(model: torch.nn.Module, batch: TokenBatch, dtype: torch.dt
     """
     if model.training:
         # Dropout would make scores random and batch-dependent.
-        raise ValueError("token_stats needs the model in eval mode (call model.eval())")
+        raise ValueError("batch_token_stats needs the model in eval mode (call model.eval())")
     batch = batch.to(next(model.parameters()).device)
     input_ids, attention_mask = batch.input_ids, batch.attention_mask  # (B, T)
     want_gn = list(grad_norm_rows) if grad_norm_rows is not None else [False] * input_ids.shape[0]

@@ -14,8 +14,7 @@ from transformers import (GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXFor
 
 from paramem.score import methods
 from paramem.score.registry import ScoreSettings, TextStats, get, oriented
-from paramem.score.tokenstats import RowStats, check_same_tokenizer
-from paramem.score.tokenstats import token_stats as _token_stats
+from paramem.score.tokenstats import RowStats, batch_token_stats, check_same_tokenizer
 from paramem.textbatch import TokenBatch, encode, forward
 
 KS = ScoreSettings().ks
@@ -26,9 +25,16 @@ def summary(row: RowStats) -> dict:
     mink / minkpp functions' columns computed from it (the stage's own code path)."""
     ts = TextStats("", row)
     mk, mpp = methods.mink(ts), methods.minkpp(ts)
-    out = {"n_tokens": row.n_tokens, "ll": row.ll, "token_logprobs": row.token_logprobs,
+    out = {"n_tokens": row.n_tokens, "ll": row.ll, "token_logprobs": row.logprobs.tolist(),
            "mink": {k: mk[f"mink_{k}"] for k in KS}, "minkpp": {k: mpp[f"minkpp_{k}"] for k in KS}}
     return out
+
+
+def _token_stats(model, input_ids, attention_mask, loss_mask=None, dtype=torch.float32, *,
+                 grad_norm_rows=None) -> list[RowStats]:
+    """The stage's batch_token_stats on tensors padded here (loss_mask = the target mask)."""
+    return batch_token_stats(model, TokenBatch.from_tensors(input_ids, attention_mask, loss_mask), dtype,
+                             grad_norm_rows=grad_norm_rows)
 
 
 def token_stats(*args, **kwargs) -> list[dict]:
