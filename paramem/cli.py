@@ -66,31 +66,13 @@ def processes_per_host(devices) -> int:
 
 
 def set_cpu_threads(processes: int = 1) -> None:
-    """Torch threads per process without a GPU: ``PARAMEM_CPU_THREADS`` (or
-    OMP_NUM_THREADS) when set; else the host's cores shared out among the run's processes
-    on it (CPU DDP: cores // processes; one process: every core, torch's default), and one
-    thread when other work already keeps every core busy (1-minute load average >= cores),
-    where extra threads only wait on each other: bench/RESULTS.md, "CPU threads"."""
+    """Torch threads per process without a GPU: ``paramem.threads.cpu_threads``."""
     import torch
 
-    if torch.cuda.is_available():
-        return
-    n = os.environ.get("PARAMEM_CPU_THREADS") or os.environ.get("OMP_NUM_THREADS")
-    cores = os.cpu_count() or 1
-    if n:
-        threads = max(1, int(n))
-    elif _load_average() >= cores:
-        threads = 1
-    else:
-        threads = max(1, cores // processes)
-    torch.set_num_threads(threads)
+    from paramem.threads import cpu_threads
 
-
-def _load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on every platform
-        return 0.0
+    if not torch.cuda.is_available():
+        torch.set_num_threads(cpu_threads(processes))
 
 
 def prepare_run(processes: int = 1) -> None:

@@ -6,6 +6,8 @@ import contextlib
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,8 +86,6 @@ def atomic_open(path: str | Path, mode: str = "w"):
     """A temporary file beside ``path``; on success fsync + rename over ``path``, so no
     reader ever sees half a file. It gets the mode a plain open() would give (mkstemp's
     0600 would make shared result folders unreadable to the team)."""
-    from paramem.resume import temp_prefix
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
@@ -121,3 +121,45 @@ def atomic_write_jsonl(path: str | Path, records) -> int:
             f.write(dumps(record) + "\n")
             n += 1
     return n
+
+
+# -- temporary files of atomic writes -------------------------------------------------------
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def temp_prefix(name: str, pid: int | None = None) -> str:
+    """Prefix of a temporary file standing in for ``name`` (an atomic write's, a staged
+    figure's): it names the writing process (default: this one), so a later run can tell
+    a dead writer's leftover from a live one's file (``remove_stale_temps``)."""
+    return f".{name}.{os.getpid() if pid is None else pid}@{_host()}."
+
+
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[^.]*\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove temporary files that a killed atomic write left in ``folder``: those of a
+    process of this host that no longer runs. Files of live processes and of other hosts
+    (a shared file system) are left alone."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    host = _host()
+    for path in folder.glob(".*.tmp"):
+        m = _TEMP.match(path.name)
+        if m is None or m["host"] != host or _alive(int(m["pid"])):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

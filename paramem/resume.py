@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,44 +57,3 @@ class ResumePlan:
     def summary(self) -> str:
         return (f"{len(self.reused)} reused, {len(self.recomputed)} recomputed: input changed, "
                 f"{len(self.dropped)} dropped: no longer in the input")
-
-
-# -- temporary files of atomic writes -------------------------------------------------------
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
-
-
-def temp_prefix(name: str) -> str:
-    """Prefix of the temporary file an atomic write of ``name`` uses: it names the writing
-    process, so a later run can tell a dead writer's leftover from a live one's file."""
-    return f".{name}.{os.getpid()}@{_host()}."
-
-
-_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[^.]*\.tmp$")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def remove_stale_temps(folder: Path) -> list[Path]:
-    """Remove temporary files that a killed atomic write left in ``folder``: those of a
-    process of this host that no longer runs. Files of live processes and of other hosts
-    (a shared file system) are left alone."""
-    removed = []
-    if not folder.is_dir():
-        return removed
-    host = _host()
-    for path in folder.glob(".*.tmp"):
-        m = _TEMP.match(path.name)
-        if m is None or m["host"] != host or _alive(int(m["pid"])):
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed

@@ -21,8 +21,8 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl
-from paramem.resume import HASH_FIELD, ResumePlan, input_hash, remove_stale_temps
+from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl, remove_stale_temps
+from paramem.resume import HASH_FIELD, ResumePlan, input_hash
 
 
 

@@ -26,6 +26,17 @@ def _wandb_dirs(tmp_path, monkeypatch):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lightning_logs_to_the_session_stderr():
+    """Lightning gives its loggers a stream handler on whatever ``sys.stderr`` is when it
+    is first imported. Imported inside a test that captures with ``capsys`` (``paramem
+    predict --print_config``), that is the test's capture stream, closed at teardown: every
+    later Lightning log line in that worker then prints a "--- Logging error ---"
+    traceback into other tests' output. Importing it here, before any test's capture
+    starts, binds the handler to the session's stream."""
+    import lightning.pytorch  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """A run dir with a tiny model trained by the real ``paramem fit`` on a small embedded corpus."""

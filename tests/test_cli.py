@@ -78,13 +78,13 @@ def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch):
 
     import torch
 
-    from paramem import cli
+    from paramem import cli, threads
 
     if torch.cuda.is_available():
         pytest.skip("threads are left alone with a GPU")
     before = torch.get_num_threads()
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(cli, "_load_average", lambda: 0.5)  # an idle host
+    monkeypatch.setattr(threads, "_load_average", lambda: 0.5)  # an idle host
     try:
         monkeypatch.delenv("PARAMEM_CPU_THREADS", raising=False)
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
@@ -92,7 +92,7 @@ def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch):
         assert torch.get_num_threads() == 8  # one process: every core
         cli.set_cpu_threads(3)
         assert torch.get_num_threads() == 2  # three processes share 8 cores
-        monkeypatch.setattr(cli, "_load_average", lambda: 9.0)  # every core already busy
+        monkeypatch.setattr(threads, "_load_average", lambda: 9.0)  # every core already busy
         cli.set_cpu_threads(1)
         assert torch.get_num_threads() == 1
         monkeypatch.setenv("PARAMEM_CPU_THREADS", "3")

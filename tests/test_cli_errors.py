@@ -125,7 +125,7 @@ def test_debug_keeps_the_traceback(tiny_run, tmp_path, monkeypatch):
 
 
 def test_next_run_removes_a_killed_merges_temporary_file(tiny_run, tmp_path):
-    from paramem.resume import temp_prefix
+    from paramem.io import temp_prefix
 
     run_dir = copy_run(tiny_run, tmp_path / "run")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

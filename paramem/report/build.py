@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from paramem.io import read_jsonl, to_json_safe
-from paramem.io import InputError, atomic_write_bytes
+from paramem.io import InputError, atomic_write_bytes, remove_stale_temps
 from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
-from paramem.report.figures import dose_response_figure, histogram_figure, roc_figure
+from paramem.report.figures import BackgroundFigures, dose_response_figure
 from paramem.report.metrics import METRICS, discover_methods, evaluate, group_records
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,28 @@ def evaluate_report(records: Sequence[Mapping], methods: Sequence[str], group_by
     return groups, calibration, dose_summary(records, methods, n_resamples, seed)
 
 
+def assemble_metrics(groups: Mapping[str, Any], calibration: Mapping[str, Any], dose: Mapping[str, Any],
+                     methods: Sequence[str], group_by: Sequence[str], n_records: int, n_resamples: int,
+                     seed: int) -> dict[str, Any]:
+    """The metrics.json dict: "meta", then the groups, then "dose_response" when present."""
+    from paramem.score.blind import shift_warning
+
+    warning = shift_warning(groups)
+    meta = {
+        "n_resamples": n_resamples,
+        "seed": seed,
+        "methods": list(methods),
+        "group_by": list(group_by),
+        "n_records": n_records,
+        "ci": "95% percentile bootstrap; members and non-members resampled separately; "
+        "paired across methods scored on the same samples",
+        "calibration": calibration,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "warnings": [warning] if warning else [],
+    }
+    return {"meta": meta, **groups, **({"dose_response": dose} if dose else {})}
+
+
 def write_report(
     records: Sequence[Mapping],
     out_dir: str | Path,
@@ -73,32 +95,20 @@ def write_report(
     records = list(records)
     out_dir = Path(out_dir)
     methods = [m for m in discover_methods(records) if not m.startswith(CALIBRATED)]
-    groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
-    meta = {
-        "n_resamples": n_resamples,
-        "seed": seed,
-        "methods": methods,
-        "group_by": list(group_by),
-        "n_records": len(records),
-        "ci": "95% percentile bootstrap; members and non-members resampled separately; "
-        "paired across methods scored on the same samples",
-        "calibration": calibration,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    from paramem.score.blind import shift_warning
-
-    warning = shift_warning(groups)
-    meta["warnings"] = [warning] if warning else []
-    metrics = {"meta": meta, **groups, **({"dose_response": dose} if dose else {})}
-    text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
-    atomic_write_bytes(out_dir / "metrics.json", text.encode())
-    atomic_write_bytes(out_dir / "metrics.csv", metrics_csv(metrics).encode())
-    figures = {
-        "roc": roc_figure(records, out_dir / "roc.png"),
-        "histograms": histogram_figure(records, out_dir / "histograms.png"),
-    }
+    remove_stale_temps(out_dir)
+    with BackgroundFigures(records, out_dir) as drawing:
+        groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
+        drawing.join()
+        metrics = assemble_metrics(groups, calibration, dose, methods, group_by, len(records), n_resamples, seed)
+        text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
+        atomic_write_bytes(out_dir / "metrics.json", text.encode())
+        atomic_write_bytes(out_dir / "metrics.csv", metrics_csv(metrics).encode())
+        figures = drawing.publish()
+    warning = (metrics["meta"]["warnings"] or [None])[0]
     if dose:
         figures["dose_response"] = dose_response_figure(metrics, out_dir / "dose_response.png")
+    else:  # an earlier report's, from records that had exposures: not these metrics' figure
+        (out_dir / "dose_response.png").unlink(missing_ok=True)
     if wandb_run is not None:
         log_to_wandb(wandb_run, metrics, records, figures)
     if warning:

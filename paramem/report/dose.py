@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from paramem.report.calibrate import PREFIX as CALIBRATED
-from paramem.report.metrics import clean
+from paramem.report.metrics import clean, dense_rank
 
 # The numeric parameter a swept method carries (mink_0.2, minkpp_0.5, ...).
 _PARAM = re.compile(r"(\d+(?:\.\d+)?|\.\d+)%?$")
@@ -40,11 +40,16 @@ def exposure_groups(records: Sequence[Mapping]) -> dict[str, list[Mapping]]:
             for e in exposures_of(records)}
 
 
-def _rank_rows(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank) along the last axis."""
-    from scipy.stats import rankdata
-
-    return rankdata(x, axis=-1)
+def _average_ranks(dense: np.ndarray, n_levels: int) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank, 1-based, as
+    ``scipy.stats.rankdata``) of rows given as dense ranks (B, n) in [0, n_levels)."""
+    b, n = dense.shape
+    offsets = (np.arange(b) * n_levels)[:, None]  # (B, 1)
+    # Per row, how many values sit at each level; a level's average rank is the count
+    # below it plus (its own count + 1) / 2. One bincount serves every row.
+    counts = np.bincount((dense + offsets).ravel(), minlength=b * n_levels).reshape(b, n_levels)
+    avg = np.cumsum(counts, axis=1) - counts + (counts + 1) / 2.0  # (B, n_levels)
+    return np.take_along_axis(avg, dense, axis=1)  # (B, n)
 
 
 def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,14 +78,16 @@ def spearman(exposure: Sequence[Any], scores: Sequence[Any], n_resamples: int = 
     if np.unique(x).size < 2 or np.unique(s).size < 2:
         what = "exposure" if np.unique(x).size < 2 else "score"
         return {**out, "defined": False, "reason": f"constant {what} over members: rank correlation undefined"}
-    rho = float(_pearson_rows(_rank_rows(x)[None], _rank_rows(s)[None])[0])
+    # Resamples draw from these values, so their dense ranks serve every resample.
+    (dx, nx), (ds, ns) = dense_rank(x), dense_rank(s)
+    rho = float(_pearson_rows(_average_ranks(dx[None], nx), _average_ranks(ds[None], ns))[0])
     ci = None
     if n_resamples > 0:
         rng = np.random.default_rng([seed, 0x5EA])
         vals, n_degenerate = [], 0
         for start in range(0, n_resamples, 256):
             idx = rng.integers(0, len(s), size=(min(256, n_resamples - start), len(s)))
-            r = _pearson_rows(_rank_rows(x[idx]), _rank_rows(s[idx]))
+            r = _pearson_rows(_average_ranks(dx[idx], nx), _average_ranks(ds[idx], ns))
             n_degenerate += int(np.isnan(r).sum())
             vals.append(r[~np.isnan(r)])
         flat = np.concatenate(vals)

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-from paramem.io import atomic_write_bytes
+from paramem.io import atomic_write_bytes, temp_prefix
 from paramem.report.metrics import clean, discover_methods, roc_counts, roc_metrics
 
 # "<family><sep><k=>?<number>%?" -- the number is the swept parameter.
@@ -171,10 +176,19 @@ def histogram_figure(records_or_scores, path: str | Path, bins: int = 40, ncols:
             ax.text(0.5, 0.5, "no scores", ha="center", va="center", transform=ax.transAxes)
             continue
         _histogram_panel(ax, method, *data[method], bins=bins)
+    # One legend for the figure, class sizes in each panel's title: with ~35 panels,
+    # per-panel legends covered the data and cost as much as the drawing.
+    fig.legend(handles=[Patch(color=_CLASS_COLOR[1], alpha=0.5, label="members"),
+                        Patch(color=_CLASS_COLOR[0], alpha=0.5, label="non-members")],
+               loc="upper center", ncols=2, fontsize=9, frameon=False)
     # Fixed spacing rather than tight_layout: with ~30 panels the layout solver costs
     # more than drawing, and every panel has the same furniture anyway.
-    fig.subplots_adjust(left=0.04, right=0.98, bottom=0.05, top=0.96, wspace=0.25, hspace=0.45)
+    top = 1 - 0.75 / fig.get_figheight()  # room for the legend, in inches whatever the grid
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.05, top=top, wspace=0.12, hspace=0.45)
     return _save(fig, path, tight=False)
+
+
+_CLASS_COLOR = {1: "tab:red", 0: "tab:blue"}
 
 
 def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
@@ -182,7 +196,10 @@ def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
     n_dropped = int((~keep).sum())
     point = roc_metrics(scores, labels)
     title = method if not point["defined"] else f"{method}  AUROC {point['auroc']:.3f}"
-    ax.set_title(title, fontsize=9)
+    counts = f"{int((y == 1).sum())} members, {int((y == 0).sum())} non-members" + (
+        f", {n_dropped} dropped" if n_dropped else "")
+    ax.set_title(f"{title}\n{counts}", fontsize=8.5)
+    ax.set_yticks([])  # densities: only their shapes compare across classes
     if len(s) == 0:
         ax.text(0.5, 0.5, point["reason"], ha="center", va="center", fontsize=7, wrap=True, transform=ax.transAxes)
         return
@@ -195,16 +212,96 @@ def _histogram_panel(ax, method: str, scores, labels, bins: int) -> None:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, bins + 1)
     clipped = np.clip(s, lo, hi)
-    for cls, name, color in ((1, "members", "tab:red"), (0, "non-members", "tab:blue")):
+    for cls in (1, 0):
         vals = clipped[y == cls]
         if len(vals):
             density, _ = np.histogram(vals, bins=edges, density=True)
-            ax.stairs(density, edges, fill=True, alpha=0.35, color=color, label=f"{name} (n={len(vals)})")
-            ax.stairs(density, edges, color=color, lw=1)
-    if n_dropped:
-        ax.text(0.02, 0.95, f"{n_dropped} dropped", fontsize=7, va="top", transform=ax.transAxes)
-    ax.legend(fontsize=7, loc="upper right")
+            # Filled steps as one polygon collection and one line: a stairs patch costs
+            # a Bezier walk per segment when the axes compute their limits.
+            steps = np.append(density, density[-1])  # (bins + 1,)
+            ax.fill_between(edges, steps, step="post", alpha=0.35, color=_CLASS_COLOR[cls], lw=0)
+            ax.plot(edges, steps, drawstyle="steps-post", color=_CLASS_COLOR[cls], lw=1)
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.tick_params(labelsize=7)
+
+
+RECORD_FIGURES = {"roc": "roc.png", "histograms": "histograms.png"}  # the figures drawn from records alone
+
+
+def record_figures(records: Sequence[Mapping], paths: Mapping[str, Path]) -> dict[str, str]:
+    """Draw ``RECORD_FIGURES`` to ``paths`` (keyed like it)."""
+    return {"roc": roc_figure(records, paths["roc"]), "histograms": histogram_figure(records, paths["histograms"])}
+
+
+class BackgroundFigures:
+    """``RECORD_FIGURES`` drawn by a forked child while the caller bootstraps the metrics
+    (on two cores the report takes about two thirds of the time). Matplotlib holds the
+    GIL, so a thread would only slow the bootstrap down.
+
+    The child is forked only on Linux from a process running a single Python thread (the
+    ``paramem report`` command): forking a process with other Python threads (a Lightning
+    stage, a W&B run) can deadlock. Elsewhere, or when the child fails, ``join()`` draws
+    the figures itself, so an error surfaces with its own message. Figures are staged
+    under temporary names and put in place by ``publish()`` once the metrics are written:
+    a report that fails leaves the folder as it was.
+    """
+
+    def __init__(self, records: Sequence[Mapping], out_dir: str | Path, fork: bool | None = None):
+        self.records, self.out_dir, self.pid = records, Path(out_dir), None
+        self.staged: dict[str, Path] = {}
+        if fork is None:
+            fork = sys.platform.startswith("linux") and threading.active_count() == 1
+        if fork:
+            pid = os.fork()
+            if pid == 0:  # the child: draw, and leave without running the parent's cleanup
+                code = 1
+                try:
+                    record_figures(records, self._staging(os.getpid()))
+                    code = 0
+                finally:
+                    os._exit(code)
+            self.pid = pid
+
+    def _staging(self, pid: int) -> dict[str, Path]:
+        # a killed report's leftovers are stale temps: the next run removes them
+        return {key: self.out_dir / f"{temp_prefix(name, pid)}staged.tmp" for key, name in RECORD_FIGURES.items()}
+
+    def _wait(self) -> bool:
+        if self.pid is None:
+            return False
+        pid, self.pid = self.pid, None
+        _, status = os.waitpid(pid, 0)
+        self.staged = self._staging(pid)
+        return os.waitstatus_to_exitcode(status) == 0
+
+    def join(self) -> None:
+        """Wait for the child; draw here (staged too) when there was none or it failed."""
+        if not self._wait():
+            self._discard()
+            self.staged = self._staging(os.getpid())
+            record_figures(self.records, self.staged)
+
+    def publish(self) -> dict[str, str]:
+        """Put the staged figures in place; returns their final paths."""
+        final = {}
+        for key, staged in self.staged.items():
+            final[key] = str(self.out_dir / RECORD_FIGURES[key])
+            os.replace(staged, final[key])
+        self.staged = {}
+        return final
+
+    def _discard(self) -> None:
+        for path in self.staged.values():
+            path.unlink(missing_ok=True)
+        self.staged = {}
+
+    def __enter__(self) -> "BackgroundFigures":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._wait()  # never leave the child behind, whatever the caller raised
+        self._discard()  # figures not published (an error): not next to older metrics
 
 
 def _colors(n: int) -> list:

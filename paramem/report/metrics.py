@@ -9,23 +9,28 @@ FPR <= x.
 The curve is built from per-distinct-score counts of members and non-members (integers,
 so every rate is exact in float64); the point estimate and every bootstrap resample go
 through the same construction, tested to give exactly torchmetrics' ``binary_roc`` curve
-and sklearn's metrics. No torch here: ``paramem report`` starts in about a second.
+and sklearn's metrics. No torch here: ``paramem report`` starts in about a second. The
+bootstrap runs on ``paramem.threads.cpu_threads()`` threads (numpy releases the GIL in
+its loops); results do not depend on the thread count.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
+
+from paramem.threads import cpu_threads
 
 METRICS = ("auroc", "fpr@95", "tpr@5", "tpr@1", "tpr@0.1")
 # (metric name, FPR budget) for the TPR-at-low-FPR operating points.
 _TPR_AT = (("tpr@5", 0.05), ("tpr@1", 0.01), ("tpr@0.1", 0.001))
 _TPR_TARGET = 0.95
-# Bound on the (resamples x distinct scores) count matrices held at once (16 MB each as
-# int32): keeps memory flat however many samples a group has.
+# Bound on the (resamples x samples) index and count matrices held at once (16 MB each
+# as int32): keeps memory flat however many samples a group has.
 _CHUNK_CELLS = 4_000_000
 
 
@@ -118,34 +123,70 @@ def _count_bounds(n_pos: int, n_neg: int) -> tuple[int, dict[str, int]]:
     return k, m
 
 
-def curve_metrics(steps_n: np.ndarray, steps_p: np.ndarray, n_pos: int, n_neg: int) -> dict[str, np.ndarray]:
-    """All metrics for curves given as (rows, vertices) counts of non-members/members
-    at each threshold, highest threshold first.
+class _Levels(NamedTuple):
+    """Where members and non-members sit among the distinct scores, highest first. The
+    curve only moves at levels that hold a member (TPR) or a non-member (FPR), so a
+    resample is counted on each class's own levels: about half the cells of counting
+    every class on every distinct score."""
 
-    Empty steps (a repeated vertex) are harmless: they add no area and do not move the
-    first/last vertex that meets a rate condition.
-    """
+    pos_order: np.ndarray  # (P,) members sorted by score, highest first
+    pos_starts: np.ndarray  # (Lp,) where each member level starts in that order
+    neg_order: np.ndarray  # (N,) likewise for non-members
+    neg_starts: np.ndarray  # (Ln,)
+    pos_above_neg: np.ndarray  # (Ln,) member levels strictly above each non-member level
+    neg_from_pos: np.ndarray  # (Lp,) non-member levels at or above each member level
+    tie_neg: np.ndarray  # non-member levels whose score is also a member level ...
+    tie_pos: np.ndarray  # ... and that member level
+
+
+def _levels(pos_ranks: np.ndarray, neg_ranks: np.ndarray) -> _Levels:
+    # Negated dense ranks sort the highest score first.
+    pos_lv, pos_slot = np.unique(-np.asarray(pos_ranks), return_inverse=True)  # (Lp,)
+    neg_lv, neg_slot = np.unique(-np.asarray(neg_ranks), return_inverse=True)  # (Ln,)
+    pos_above_neg = np.searchsorted(pos_lv, neg_lv, side="left")
+    neg_from_pos = np.searchsorted(neg_lv, pos_lv, side="right")
+    tied = pos_above_neg < len(pos_lv)
+    tied[tied] = pos_lv[pos_above_neg[tied]] == neg_lv[tied]
+    tie_neg = np.flatnonzero(tied)
+    pos_slot, neg_slot = pos_slot.reshape(-1), neg_slot.reshape(-1)
+    return _Levels(np.argsort(pos_slot, kind="stable"), np.searchsorted(np.sort(pos_slot), np.arange(len(pos_lv))),
+                   np.argsort(neg_slot, kind="stable"), np.searchsorted(np.sort(neg_slot), np.arange(len(neg_lv))),
+                   pos_above_neg, neg_from_pos, tie_neg, pos_above_neg[tie_neg])
+
+
+def _level_metrics(steps_n: np.ndarray, steps_p: np.ndarray, lv: _Levels, n_pos: int, n_neg: int
+                   ) -> dict[str, np.ndarray]:
+    """All metrics of curves given as counts per level: steps_n (curves, Ln) of
+    non-members at each non-member level, steps_p (curves, Lp) of members at each member
+    level, highest score first. Empty levels (absent from a resample) are harmless: they
+    add no area and do not move the first/last vertex that meets a rate condition."""
     k_tpr, m_fpr = _count_bounds(n_pos, n_neg)
-    rows, n_vert = steps_n.shape
-    # Cumulative counts with the (0, 0) vertex in column 0.
-    fps = np.zeros((rows, n_vert + 1), dtype=steps_n.dtype)
-    tps = np.zeros((rows, n_vert + 1), dtype=steps_p.dtype)
-    np.cumsum(steps_n, axis=1, out=fps[:, 1:])
-    np.cumsum(steps_p, axis=1, out=tps[:, 1:])
-    # Trapezoids: a non-member step under tps_before..tps_after adds their mean. The sums
-    # are exact integers (each <= P x N), so the area is rounded once. Integer einsum is
-    # several times faster than float64; int32 is exact while P x N fits.
+    n_curves = steps_n.shape[0]
+    # Cumulative counts with the (0, 0) vertex in column 0. An explicit dtype, or numpy
+    # accumulates int32 in int64 and casts back (twice as slow).
+    tps = np.zeros((n_curves, steps_p.shape[1] + 1), dtype=steps_p.dtype)  # (curves, Lp+1)
+    fps = np.zeros((n_curves, steps_n.shape[1] + 1), dtype=steps_n.dtype)  # (curves, Ln+1)
+    np.cumsum(steps_p, axis=1, dtype=tps.dtype, out=tps[:, 1:])
+    np.cumsum(steps_n, axis=1, dtype=fps.dtype, out=fps[:, 1:])
+    # Trapezoids: each non-member adds the members strictly above it plus half those tied
+    # with it. The sums are exact integers (each <= P x N), so the area is rounded once;
+    # integer einsum is several times faster than float64 and int32 is exact while P x N fits.
     acc = {"dtype": np.int32 if n_pos * n_neg < 2**31 else np.int64, "casting": "same_kind"}
-    twice_area = 2 * np.einsum("ij,ij->i", steps_n, tps[:, :-1], **acc).astype(np.float64)
-    twice_area += np.einsum("ij,ij->i", steps_n, steps_p, **acc)
+    above = tps[:, lv.pos_above_neg]  # (curves, Ln)
+    twice_area = 2 * np.einsum("ij,ij->i", steps_n, above, **acc).astype(np.float64)
+    if len(lv.tie_neg):
+        twice_area += np.einsum("ij,ij->i", steps_n[:, lv.tie_neg], steps_p[:, lv.tie_pos], **acc)
     out = {"auroc": twice_area / (2.0 * n_pos * n_neg)}
-    # Counts are nondecreasing along a row, so the first vertex with tps >= k and the last
-    # with fps <= m are found by counting vertices.
-    at = np.arange(rows)
-    out["fpr@95"] = fps[at, (tps < k_tpr).sum(axis=1)] / n_neg
+    at = np.arange(n_curves)
+    # Counts are nondecreasing along a row. TPR first reaches 0.95 at a member level q;
+    # that vertex holds every non-member at or above q's score.
+    q = (tps[:, 1:] < k_tpr).sum(axis=1)
+    out["fpr@95"] = fps[at, lv.neg_from_pos[q]] / n_neg
     for name, m in m_fpr.items():
-        last = (fps <= m).sum(axis=1) - 1  # >= 0: the (0, 0) vertex always qualifies
-        out[name] = tps[at, last] / n_pos
+        # The first non-member level past the FPR budget ends the curve's admissible part:
+        # the last vertex within budget holds the members strictly above that level.
+        j = (fps[:, 1:] <= m).sum(axis=1)  # < Ln: the budget is below every non-member
+        out[name] = tps[at, lv.pos_above_neg[j]] / n_pos
     return out
 
 
@@ -166,43 +207,44 @@ def _point_metrics(s: np.ndarray, y: np.ndarray, n_dropped: int) -> dict[str, An
     reason = undefined_reason(n_pos, n_neg, n_dropped)
     if reason:
         return {"defined": False, "reason": reason, **out}
-    fps, tps = roc_counts(s, y)
-    vals = curve_metrics(np.diff(fps)[None, :], np.diff(tps)[None, :], n_pos, n_neg)
+    # The point estimate is the "resample" that takes every sample once.
+    ranks, _ = dense_rank(s)
+    ones = np.ones((1, len(y)), dtype=np.int32)
+    vals = resampled_metrics(ranks[y == 1], ranks[y == 0], ones[:, :n_pos], ones[:, :n_neg])
     return {"defined": True, **out, **{m: float(vals[m][0]) for m in METRICS}}
 
 
-def _row_counts(top: np.ndarray, idx: np.ndarray, n_unique: int) -> np.ndarray:
-    """(rows, n_unique) histogram of ``top[idx[r]]`` per row r, in one bincount."""
-    flat = top[idx]
-    flat += (np.arange(len(idx), dtype=np.int32) * n_unique)[:, None]
-    counts = np.bincount(flat.ravel(), minlength=len(idx) * n_unique)
-    return counts.reshape(len(idx), n_unique).astype(np.int32)
+def _level_counts(counts: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(rows, levels) from per-sample multiplicities (rows, n): samples gathered by score,
+    then summed within each level of tied scores (a plain gather when none is tied)."""
+    by_score = counts[:, order]  # (rows, n)
+    return by_score if len(starts) == len(order) else np.add.reduceat(by_score, starts, axis=1)
 
 
 def resampled_metrics(
-    pos_ranks: np.ndarray, neg_ranks: np.ndarray, n_unique: int, idx_pos: np.ndarray, idx_neg: np.ndarray
+    pos_ranks: np.ndarray, neg_ranks: np.ndarray, counts_pos: np.ndarray, counts_neg: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Metrics for many resamples at once; row b uses ``pos_ranks[idx_pos[b]]`` and
-    ``neg_ranks[idx_neg[b]]``. Ranks are dense ranks of the scores (higher = more member).
+    """Metrics for many resamples at once; ``counts_pos[b, i]`` is how often resample b
+    holds member i (ranks ``pos_ranks``), likewise for non-members. Ranks are dense ranks
+    of the scores (higher = more member).
 
     A resample is fully described by how many members and non-members it holds at each
-    distinct score, so its curve comes from per-rank counts: O(B x (n + n_unique)) with
-    no per-resample sort. Ranks absent from a resample give empty steps.
+    distinct score, so its curve comes from per-level counts: O(B x n) with no
+    per-resample sort, and the sample multiplicities are shared by every method that
+    resamples the same samples (``resample_counts``).
     """
-    n_res, n_pos = idx_pos.shape
-    n_neg = idx_neg.shape[1]
-    # int32 halves the memory traffic, which is what bounds this loop; counts are <= n.
-    top_pos = (n_unique - 1 - np.asarray(pos_ranks)).astype(np.int32)  # highest score -> 0
-    top_neg = (n_unique - 1 - np.asarray(neg_ranks)).astype(np.int32)
-    out = {m: np.empty(n_res) for m in METRICS}
-    chunk = max(1, _CHUNK_CELLS // (n_unique + 1))
-    for start in range(0, n_res, chunk):
-        stop = min(n_res, start + chunk)
-        steps_n = _row_counts(top_neg, idx_neg[start:stop], n_unique)
-        steps_p = _row_counts(top_pos, idx_pos[start:stop], n_unique)
-        for m, vals in curve_metrics(steps_n, steps_p, n_pos, n_neg).items():
-            out[m][start:stop] = vals
-    return out
+    n_pos, n_neg = counts_pos.shape[1], counts_neg.shape[1]
+    lv = _levels(pos_ranks, neg_ranks)
+    steps_n = _level_counts(counts_neg, lv.neg_order, lv.neg_starts)  # (B, Ln)
+    steps_p = _level_counts(counts_pos, lv.pos_order, lv.pos_starts)  # (B, Lp)
+    return _level_metrics(steps_n, steps_p, lv, n_pos, n_neg)
+
+
+def resample_counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) int32 multiplicity of each sample in each resample of indices ``idx`` (B, m)."""
+    flat = idx + (np.arange(len(idx), dtype=np.int32) * n)[:, None]  # (B, m)
+    # int32 halves the memory traffic, which is what bounds the metrics; counts are <= m.
+    return np.bincount(flat.ravel(), minlength=len(idx) * n).reshape(len(idx), n).astype(np.int32)
 
 
 def draw_resamples(n_pos: int, n_neg: int, n_resamples: int, rng: np.random.Generator):
@@ -216,11 +258,18 @@ def draw_resamples(n_pos: int, n_neg: int, n_resamples: int, rng: np.random.Gene
                rng.integers(0, n_neg, size=(m, n_neg), dtype=np.int32))
 
 
-def _intervals(s, y, n_resamples: int, rng: np.random.Generator, alpha: float) -> dict[str, tuple[float, float]]:
-    ranks, n_unique = dense_rank(s)
+def _counted(draws: Iterable, n_pos: int, n_neg: int):
+    """``draw_resamples`` chunks as (member, non-member) multiplicities."""
+    for idx_pos, idx_neg in draws:
+        yield resample_counts(idx_pos, n_pos), resample_counts(idx_neg, n_neg)
+
+
+def _intervals(s, y, counted: Iterable, alpha: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every metric over the resamples ``counted`` yields (chunks
+    of member / non-member multiplicities, as ``_counted``)."""
+    ranks, _ = dense_rank(s)
     pos, neg = ranks[y == 1], ranks[y == 0]
-    parts = [resampled_metrics(pos, neg, n_unique, idx_pos, idx_neg)
-             for idx_pos, idx_neg in draw_resamples(len(pos), len(neg), n_resamples, rng)]
+    parts = [resampled_metrics(pos, neg, c_pos, c_neg) for c_pos, c_neg in counted]
     vals = {m: np.concatenate([p[m] for p in parts]) for m in parts[0]}
     qs = (alpha / 2, 1 - alpha / 2)
     return {m: tuple(float(q) for q in np.quantile(v, qs)) for m, v in vals.items()}
@@ -239,7 +288,9 @@ def bootstrap_ci(
     s, y, _ = clean(scores, labels)
     if undefined_reason(*_class_sizes(y), 0):
         return {}
-    return _intervals(s, y, n_resamples, np.random.default_rng(seed), alpha)
+    n_pos, n_neg = _class_sizes(y)
+    draws = draw_resamples(n_pos, n_neg, n_resamples, np.random.default_rng(seed))
+    return _intervals(s, y, _counted(draws, n_pos, n_neg), alpha)
 
 
 def discover_methods(records: Iterable[Mapping]) -> list[str]:
@@ -280,8 +331,9 @@ def evaluate(
     The bootstrap is paired: within a group, methods scored on the same samples share
     the same resamples, drawn from a stream keyed by (seed, group, those samples). So a
     method's CI does not depend on which other methods are evaluated, and CIs of methods
-    are comparable. Each method redraws the shared stream chunk by chunk: cheaper than
-    keeping n_resamples x n indices per drop pattern (the memory bound of draw_resamples).
+    are comparable. Methods sharing a stream share one draw (and its per-sample counts)
+    when it fits ``_CHUNK_CELLS``; beyond that each method redraws the stream chunk by
+    chunk, so memory stays bounded however large the group.
     """
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
@@ -294,6 +346,9 @@ def evaluate(
     groups.update({name: list(recs) for name, recs in (extra_groups or {}).items()})
 
     result: dict[str, dict[str, dict[str, Any]]] = {}
+    # Bootstraps wait until every point estimate is in, grouped by resample stream:
+    # {(group, valid-sample mask): (stream, [(entry, scores, labels), ...])}.
+    pending: dict[tuple[str, bytes], tuple[list[int], list]] = {}
     for gname, grecs in groups.items():
         labels = [r["label"] for r in grecs]
         result[gname] = {}
@@ -307,12 +362,38 @@ def evaluate(
                 # No metric keys at all: nothing can mistake a missing ROC for a number.
                 entry["reason"] = point["reason"]
                 continue
-            ci: dict[str, tuple[float, float]] = {}
+            for m in METRICS:
+                entry[m] = {"value": point[m], "ci": None}
             if n_resamples > 0:
                 # Same stream for the same valid samples: methods share their resamples.
                 key = np.packbits(keep).tobytes()
                 stream = [seed, zlib.crc32(gname.encode()), zlib.crc32(key)]
-                ci = _intervals(s, y, n_resamples, np.random.default_rng(stream), alpha)
-            for m in METRICS:
-                entry[m] = {"value": point[m], "ci": list(ci[m]) if m in ci else None}
+                pending.setdefault((gname, key), (stream, []))[1].append((entry, s, y))
+    jobs = [(stream, members[i:i + _METHODS_PER_JOB])
+            for stream, members in pending.values() for i in range(0, len(members), _METHODS_PER_JOB)]
+    with ThreadPoolExecutor(max_workers=cpu_threads()) as pool:
+        for done in pool.map(lambda job: _job_intervals(*job, n_resamples, alpha), jobs):
+            for entry, ci in done:
+                for m in METRICS:
+                    entry[m]["ci"] = list(ci[m])
     return result
+
+
+# Methods bootstrapped per job: they share one draw of the resample indices, and jobs
+# stay small enough to spread over the threads.
+_METHODS_PER_JOB = 8
+
+
+def _job_intervals(stream: list[int], members: list, n_resamples: int, alpha: float) -> list:
+    """[(entry, intervals)] for methods scored on the same samples: the resamples are
+    drawn and counted once when they fit the memory bound, else redrawn per method from
+    the same stream."""
+    n_pos, n_neg = _class_sizes(members[0][2])
+
+    def counted():
+        return _counted(draw_resamples(n_pos, n_neg, n_resamples, np.random.default_rng(stream)), n_pos, n_neg)
+
+    if n_resamples * (n_pos + n_neg) <= _CHUNK_CELLS:
+        shared = list(counted())
+        counted = lambda: shared  # noqa: E731
+    return [(entry, _intervals(s, y, counted(), alpha)) for entry, s, y in members]

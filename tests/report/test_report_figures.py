@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from paramem.report.figures import histogram_figure, method_family, roc_figure, select_methods
 from tests.report.helpers import make_records
@@ -69,3 +70,60 @@ def test_histogram_of_near_constant_scores_has_no_zero_width_bins(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         histogram_figure(recs, tmp_path / "h.png")
+
+
+def _pngs(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_figures_of_a_forked_child_equal_those_drawn_in_process(tmp_path):
+    from paramem.report.figures import BackgroundFigures
+
+    recs = make_records(n_per_domain=20)
+    for fork, folder in ((True, tmp_path / "forked"), (False, tmp_path / "inline")):
+        with BackgroundFigures(recs, folder, fork=fork) as drawing:
+            assert (drawing.pid is not None) == fork
+            drawing.join()
+            assert sorted(p.name for p in folder.iterdir())[0].startswith(".")  # staged, not yet in place
+            paths = drawing.publish()
+        assert paths == {"roc": str(folder / "roc.png"), "histograms": str(folder / "histograms.png")}
+    assert _pngs(tmp_path / "forked") == _pngs(tmp_path / "inline")  # and nothing else left in either
+
+
+def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
+    import paramem.report.build as build
+    import paramem.report.figures as figures
+    from paramem.report.build import write_report
+
+    out = tmp_path / "report"
+    write_report(make_records(n_per_domain=20), out, n_resamples=20)
+    before = _pngs(out)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("bootstrap failed")
+
+    other = make_records(n_per_domain=20, seed=5)
+    for fork in (True, False):  # the figures were drawn (by a child, or here) but never published
+        monkeypatch.setattr(build, "BackgroundFigures", lambda r, o, fork=fork: figures.BackgroundFigures(r, o, fork))
+        monkeypatch.setattr(build, "evaluate_report", fail)
+        with pytest.raises(RuntimeError, match="bootstrap failed"):
+            write_report(other, out, n_resamples=20)
+        assert _pngs(out) == before
+        monkeypatch.undo()
+
+    # A child that fails to draw: the parent draws, so the real error surfaces with its message.
+    monkeypatch.setattr(figures, "roc_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no ROC today")))
+    with pytest.raises(ValueError, match="no ROC today"):
+        with figures.BackgroundFigures(other, out, fork=True) as drawing:
+            drawing.join()
+    assert _pngs(out) == before
+
+
+def test_a_report_without_exposures_removes_an_earlier_dose_figure(tmp_path):
+    from paramem.report.build import write_report
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "dose_response.png").write_bytes(b"\x89PNG from records with exposures")
+    write_report(make_records(n_per_domain=20), out, n_resamples=20)
+    assert not (out / "dose_response.png").exists()

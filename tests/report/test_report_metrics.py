@@ -16,6 +16,7 @@ from paramem.report.metrics import (
     bootstrap_ci,
     dense_rank,
     evaluate,
+    resample_counts,
     resampled_metrics,
     roc_counts,
     roc_curve,
@@ -157,11 +158,12 @@ def test_vectorised_resamples_equal_torchmetrics_path(kind):
     rng = np.random.default_rng(11)
     for _ in range(5):
         scores, labels = _random_case(rng, kind)
-        ranks, n_unique = dense_rank(scores)
+        ranks, _ = dense_rank(scores)
         pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
         idx_pos = rng.integers(0, len(pos), size=(25, len(pos)))
         idx_neg = rng.integers(0, len(neg), size=(25, len(neg)))
-        fast = resampled_metrics(ranks[pos], ranks[neg], n_unique, idx_pos, idx_neg)
+        fast = resampled_metrics(ranks[pos], ranks[neg], resample_counts(idx_pos, len(pos)),
+                                 resample_counts(idx_neg, len(neg)))
         for b in range(25):
             rows = np.r_[pos[idx_pos[b]], neg[idx_neg[b]]]
             slow = roc_metrics(scores[rows], labels[rows])
