@@ -113,9 +113,14 @@ def write_report(
         log_to_wandb(wandb_run, metrics, records, figures)
     if warning:
         log.warning(warning)
-        if wandb_run is not None:
-            wandb_run.summary["mia/warning"] = warning
     return metrics
+
+
+def figure_paths(out_dir: str | Path, metrics: Mapping[str, Any]) -> dict[str, str]:
+    """The figures ``write_report`` wrote into ``out_dir`` for ``metrics``, by W&B name."""
+    names = {"roc": "roc.png", "histograms": "histograms.png",
+             **({"dose_response": "dose_response.png"} if metrics.get("dose_response") else {})}
+    return {key: str(Path(out_dir) / name) for key, name in names.items()}
 
 
 def metrics_csv(metrics: Mapping[str, Any]) -> str:
@@ -156,11 +161,10 @@ def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping
     and a per-sample score table."""
     import wandb  # deferred: slow to import and only needed when logging
 
-    for gname, per_method in _groups(metrics).items():
-        for method, entry in per_method.items():
-            if entry["defined"]:
-                for metric in METRICS:
-                    run.summary[wandb_key(gname, method, metric)] = entry[metric]["value"]
+    # One summary update: a key at a time costs a message to the W&B service each.
+    summary = {wandb_key(gname, method, metric): entry[metric]["value"]
+               for gname, per_method in _groups(metrics).items() for method, entry in per_method.items()
+               if entry["defined"] for metric in METRICS}
     methods = list(metrics.get("meta", {}).get("methods") or discover_methods(records))
     extra = ["split"] if any(r.get("split") is not None for r in records) else []
     columns = ["uid", "label", "domain", *extra, *methods]
@@ -176,11 +180,13 @@ def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping
     if metrics.get("dose_response"):
         from paramem.report.dose import dose_rows
 
-        for method, rho in metrics["dose_response"]["spearman"].items():
-            if rho["defined"]:
-                run.summary[f"mia/dose_response/{method}/spearman"] = rho["value"]
+        summary.update({f"mia/dose_response/{method}/spearman": rho["value"]
+                        for method, rho in metrics["dose_response"]["spearman"].items() if rho["defined"]})
         table_columns, table_rows = dose_rows(metrics)
         logged["mia/dose_response_table"] = wandb.Table(columns=table_columns, data=table_rows)
+    if metrics.get("meta", {}).get("warnings"):
+        summary["mia/warning"] = metrics["meta"]["warnings"][0]
+    run.summary.update(summary)
     run.log(logged)
 
 
@@ -296,8 +302,10 @@ def report_main(
     records = load_score_files(scores)
     if not records:
         raise InputError(f"no score records in {', '.join(map(str, scores))}")
-    run = None
+    metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed)
     if wandb_project:
+        # After the report, not before: a W&B run's threads would keep the figures from
+        # being drawn beside the bootstrap, and a failed report opens no run.
         from paramem.loggers import ensure_wandb_mode
 
         ensure_wandb_mode()  # offline without credentials: never a login prompt
@@ -305,13 +313,11 @@ def report_main(
 
         config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
         run = wandb.init(project=wandb_project, job_type="report", config=config)
-    try:
-        metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, wandb_run=run)
-    except BaseException:
-        if run is not None:
+        try:
+            log_to_wandb(run, metrics, records, figure_paths(out_dir, metrics))
+        except BaseException:
             run.finish(exit_code=1)
-        raise
-    if run is not None:
+            raise
         run.finish()
     print(format_report(metrics))
     figures = "roc.png, histograms.png" + (", dose_response.png" if metrics.get("dose_response") else "")
