@@ -26,12 +26,8 @@ say "2/4 paramem predict: near-duplicate paraphrases (beam 3 x 3, soft beam samp
 paramem predict --config "$CFG/paraphrase/tiny.yaml" --run_dir "$RUN_DIR"
 say "3/4 paramem predict: gradient alignment (head scope, Gram trick)"
 paramem predict --config "$CFG/align/tiny.yaml" --run_dir "$RUN_DIR"
-say "4/4 paramem predict: MIA baselines, metrics with bootstrap CIs, figures, W&B"
+say "4/4 paramem predict: MIA baselines, metrics with bootstrap CIs, figures, W&B (ends with the dose-response table)"
 paramem predict --config "$CFG/mia/tiny.yaml" --run_dir "$RUN_DIR"
-
-say "dose-response (from $RUN_DIR/metrics.json)"
-"$PY" -c 'import json, sys; from paramem.report.dose import format_dose_table
-print(format_dose_table(json.load(open(sys.argv[1]))) or "no exposures in this run")' "$RUN_DIR/metrics.json"
 
 say "done. Outputs in $RUN_DIR:"
 for f in model/ train_stream.json paraphrases.jsonl alignment.jsonl baselines.jsonl scores.jsonl metrics.json metrics.csv \
