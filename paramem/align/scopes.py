@@ -42,6 +42,15 @@ def find_blocks(model: nn.Module) -> nn.ModuleList:
     return best
 
 
+def last_blocks(model: nn.Module, n_layers: int) -> list[nn.Module]:
+    """The last ``n_layers`` transformer blocks, in order (the ``layers`` scopes of the
+    alignment and influence stages); ValueError unless 1 <= n_layers <= their number."""
+    blocks = find_blocks(model)
+    if not 1 <= n_layers <= len(blocks):
+        raise ValueError(f"n_layers must be in 1..{len(blocks)}, got {n_layers}")
+    return list(blocks)[len(blocks) - n_layers:]
+
+
 def find_final_norm(model: nn.Module) -> nn.Module:
     """The norm after the last block, found by common names outside the blocks."""
     inside = {id(m) for m in find_blocks(model).modules()}
@@ -194,10 +203,7 @@ class LayersScope(Scope):
         return f"layers:{n_layers}"
 
     def parameters(self, model, n_layers):
-        blocks = find_blocks(model)
-        if not 1 <= n_layers <= len(blocks):
-            raise ValueError(f"n_layers must be in 1..{len(blocks)}, got {n_layers}")
-        mods = list(blocks[len(blocks) - n_layers:]) + [find_final_norm(model)]
+        mods = last_blocks(model, n_layers) + [find_final_norm(model)]
         return list({id(p): p for m in mods for p in m.parameters()}.values())  # each once, in order
 
 

@@ -20,8 +20,8 @@ from kronfluence.task import Task
 from kronfluence.utils.state import State
 from torch import nn
 
-from paramem.align.scopes import find_blocks
-from paramem.textbatch import encode
+from paramem.align.scopes import last_blocks
+from paramem.textbatch import TokenBatch, encode, forward
 
 SCOPES = ("head", "layers", "lora")
 
@@ -51,8 +51,7 @@ class CausalLMTask(Task):
         self.tracked = tracked
 
     def _logits(self, batch: dict, model: nn.Module) -> torch.Tensor:
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     position_ids=batch["position_ids"]).logits[:, :-1].float()  # (B, T-1, V)
+        return forward(model, as_token_batch(batch))[:, :-1].float()  # (B, T-1, V)
 
     def compute_train_loss(self, batch: dict, model: nn.Module, sample: bool = False) -> torch.Tensor:
         logits = self._logits(batch, model)
@@ -89,10 +88,7 @@ def head_name(model: nn.Module) -> str:
 
 def block_linear_names(model: nn.Module, n_layers: int) -> list[str]:
     """Names of the ``nn.Linear`` modules inside the last ``n_layers`` blocks."""
-    blocks = find_blocks(model)
-    if not 1 <= n_layers <= len(blocks):
-        raise ValueError(f"n_layers must be in 1..{len(blocks)}, got {n_layers}")
-    wanted = {id(m) for b in list(blocks)[len(blocks) - n_layers:] for m in b.modules() if isinstance(m, nn.Linear)}
+    wanted = {id(m) for b in last_blocks(model, n_layers) for m in b.modules() if isinstance(m, nn.Linear)}
     return [name for name, m in model.named_modules() if id(m) in wanted]
 
 
@@ -135,6 +131,18 @@ def encode_items(tokenizer, items: list[dict], max_length: int, device: torch.de
                   add_special_tokens=add_special_tokens)
 
 
-def as_tensors(enc) -> dict:
+# kronfluence moves and sizes its batches with accelerate's send_to_device / find_batch_size,
+# which take tensors and mappings of them (a TokenBatch dataclass is refused): the batches
+# it iterates are dicts of a TokenBatch's tensors, turned back into one for the model call.
+def as_tensors(enc: TokenBatch) -> dict:
     return {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "position_ids": enc.position_ids,
             "target_mask": enc.target_mask}
+
+
+def as_token_batch(batch: dict) -> TokenBatch:
+    """The TokenBatch of a kronfluence batch (``as_tensors``'s output, possibly moved), for
+    ``paramem.textbatch.forward``; truncation is not carried and reads False."""
+    mask = batch["attention_mask"]  # (B, T)
+    lengths = mask.sum(-1).tolist()
+    return TokenBatch(batch["input_ids"], mask, batch["position_ids"], batch["target_mask"], lengths,
+                      [False] * len(lengths))

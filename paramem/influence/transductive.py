@@ -14,20 +14,18 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
-from paramem.influence.task import as_tensors, encode_items
+from paramem.influence.task import token_batches
 
 
 def weighted_batches(tokenizer, items: list[dict], max_length: int, batch_size: int, device,
                      add_special_tokens: str | bool, set_size: int = 1) -> list[dict]:
     """Batches whose rows weigh 1 / (n_tokens · set_size): summed, they give the set's mean
     of mean-token-loss gradients."""
-    out = []
-    for i in range(0, len(items), batch_size):
-        b = as_tensors(encode_items(tokenizer, items[i:i + batch_size], max_length, device, add_special_tokens))
+    batches = token_batches(tokenizer, items, max_length, batch_size, device, add_special_tokens)
+    for b in batches:
         n_tok = b["target_mask"][:, 1:].sum(-1).float()  # (B,)
         b["row_weight"] = 1.0 / (n_tok.clamp(min=1) * set_size)  # (B,)
-        out.append(b)
-    return out
+    return batches
 
 
 def opposite_set_influence(stage, samples: list[dict], batch_size: int) -> dict[str, float | None]:

@@ -30,16 +30,18 @@ def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> tup
     return out, hashes
 
 
-def write_scores(baselines: str | Path, alignment: str | Path | None, out: str | Path,
+def write_scores(baselines: str | Path | list[dict], alignment: str | Path | None, out: str | Path,
                  extra: dict[str, dict] | None = None, influence: str | Path | None = None) -> list[dict]:
     """Join by uid; a sample without alignment (no valid paraphrase, or no alignment run) or
     without influence gets ``None`` for those methods, never a made-up value; a file that
-    does not exist adds no methods. ``extra``: more scores by uid (the set methods, e.g.
-    blind_bow)."""
+    does not exist adds no methods. ``baselines``: the baselines.jsonl records, or the file
+    holding them. ``extra``: more scores by uid (the set methods, e.g. blind_bow)."""
+    if isinstance(baselines, (str, Path)):
+        baselines = [rec for _, rec in read_jsonl(baselines)]
     joined = [("aligned", *_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
               ("given influence", *_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
     records, differ = [], Counter()
-    for _, rec in read_jsonl(baselines):
+    for rec in baselines:
         scores, uid = dict(rec["scores"]), str(rec["uid"])
         for what, table, hashes, methods in joined:
             if table:

@@ -78,6 +78,6 @@ def ref(ts: TextStats) -> float | None:
 
 
 @register("gradnorm", formula="||dL/dW_out||_F (output-layer weight, its own term); larger => non-member",
-          larger_is_member=False)
+          larger_is_member=False, needs=("grad_norm",))
 def gradnorm(ts: TextStats) -> float | None:
     return ts.original.grad_norm

@@ -197,7 +197,7 @@ class BaselineScorer(PredictStage):
         if self.pool is not None:
             self.pool.check_disjoint(batch)
         rows, slots = self._plan_rows(batch)
-        grad = {sl["original"] for sl in slots} if any(m.name == "gradnorm" for m in self.methods) else set()
+        grad = {sl["original"] for sl in slots} if any("grad_norm" in m.needs for m in self.methods) else set()
         stats = self._row_stats(self.lm, rows, grad)
         ref = self._row_stats(self.ref_lm, [rows[sl["original"]] for sl in slots], set()) if "ref" in self.variants \
             else None
@@ -218,16 +218,14 @@ class BaselineScorer(PredictStage):
         return records
 
     # -- report ----------------------------------------------------------------------------
-    def set_scores(self, path: Path) -> dict[str, dict]:
+    def set_scores(self, baselines: list[dict]) -> dict[str, dict]:
         """Scores of the set methods (blind_bow), by uid, over every merged record."""
-        from paramem.io import read_jsonl
-
         set_methods = [m for m in self.methods if not m.per_sample]
         if not set_methods:
             return {}
         dm = self.trainer.datamodule if self._trainer is not None else None
         texts = {str(s["uid"]): s["text"] for s in (getattr(dm, "samples", None) or [])}
-        recs = [r for _, r in read_jsonl(path) if str(r["uid"]) in texts]
+        recs = [r for r in baselines if str(r["uid"]) in texts]
         out: dict[str, dict] = {str(r["uid"]): {} for r in recs}
         for m in set_methods:
             values = m.fn([texts[str(r["uid"])] for r in recs], [r["label"] for r in recs], **self.blind)
@@ -236,12 +234,14 @@ class BaselineScorer(PredictStage):
         return out
 
     def on_outputs_merged(self, path: Path) -> None:
+        from paramem.io import read_jsonl
         from paramem.loggers import wandb_run
         from paramem.report.build import format_report, write_report
         from paramem.score.join import write_scores
 
-        records = write_scores(path, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
-                               extra=self.set_scores(path), influence=self.run_dir / "influence.jsonl")
+        baselines = [rec for _, rec in read_jsonl(path)]  # read once: the set methods and the join
+        records = write_scores(baselines, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
+                               extra=self.set_scores(baselines), influence=self.run_dir / "influence.jsonl")
         metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
                                wandb_run=wandb_run(self.loggers))
         print(format_report(metrics))

@@ -9,7 +9,10 @@ member" column every output file holds. A set method (``per_sample=False``) scor
 texts at once (the blind baseline).
 
 ``needs`` names what a run must supply: ``reference_model``, ``paraphrases``,
-``prefix_pool``, ``frequencies``, ``generation``.
+``prefix_pool``, ``frequencies``, ``generation``; and ``grad_norm``: the stage then also
+computes the original's output-layer gradient norm (``ts.original.grad_norm``) from the
+same forward pass, which costs a hook and a Gram product per text, so only when a method
+asks for it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any, Callable
 from paramem.io import finite_or_none
 
 VARIANTS = ("lower", "neighbors", "ref", "recall_non", "recall_mem", "swaps", "samia")
-NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation")
+NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm")
 
 
 @dataclass

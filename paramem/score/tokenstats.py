@@ -39,9 +39,11 @@ class RowStats:
     truncated: bool = False
 
 
-def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
+def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype, on_probs=None):
     """logits (B, T, V), y (B, T) -> (log p(y) (B, T), z (B, T)) at every position, in
-    blocks of rows of bounded size (no (positions x V) copy of the logits is made)."""
+    blocks of rows of bounded size (no (positions x V) copy of the logits is made).
+    ``on_probs(first_row, p)`` sees each block's distribution p (b, T, V) before the block
+    reuses its buffer, so a caller that needs p (the head gradient) takes it from here."""
     lps, zs = [], []
     step = max(1, _BLOCK_CELLS // max(1, logits.shape[1] * logits.shape[2]))
     floor = torch.finfo(dtype).min
@@ -49,6 +51,8 @@ def _position_stats(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype):
         logp = torch.log_softmax(logits[i:i + step].to(dtype), dim=-1)  # (b, T, V)
         lp = logp.gather(2, y[i:i + step, :, None]).squeeze(2)  # (b, T)
         p = logp.exp()  # (b, T, V)
+        if on_probs is not None:
+            on_probs(i, p)
         # p == 0 entries have logp == -inf; a finite floor makes their terms p * x = 0
         # exactly (not NaN), the same values a mask would give, in place and without one.
         logp.clamp_(min=floor)
@@ -94,26 +98,33 @@ def batch_token_stats(model: torch.nn.Module, batch: TokenBatch, dtype: torch.dt
     counted = real[:, 1:] & real[:, :-1] & batch.target_mask.bool()[:, 1:]
     # Every row in one softmax pass (one kernel per block, not one per text); the counted
     # positions are picked from the (B, T-1) results, row-major, so in position order.
-    lp_all, z_all = _position_stats(logits[:, :-1], input_ids[:, 1:], dtype)  # (B, T-1) each
-    lp, z, y = lp_all[counted], z_all[counted], input_ids[:, 1:][counted]  # (M,) each
     counts = counted.sum(1).tolist()
+    grad_norms: dict[int, float] = {}
+
+    def head_grad_norms(first: int, p: torch.Tensor) -> None:  # p (b, T-1, V) of rows first..
+        for b in range(first, first + p.shape[0]):
+            if want_gn[b] and counts[b]:
+                pos = counted[b]  # (T-1,) predicting positions of row b
+                grad_norms[b] = _head_grad_norm(p[b - first][pos], input_ids[b, 1:][pos], seen["h"][b, :-1][pos],
+                                                dtype)
+
+    lp_all, z_all = _position_stats(logits[:, :-1], input_ids[:, 1:], dtype,
+                                    head_grad_norms if any(want_gn) else None)  # (B, T-1) each
+    lp, z, y = lp_all[counted], z_all[counted], input_ids[:, 1:][counted]  # (M,) each
     lp_rows = lp.cpu().split(counts)
     z_rows = z.cpu().split(counts)
     y_rows = y.cpu().split(counts)
     out = []
     for b, n in enumerate(counts):
         st = RowStats(n, lp_rows[b].double().mean().item() if n else None, lp_rows[b], z_rows[b], y_rows[b])
-        if want_gn[b]:
-            pos = counted[b]  # (T-1,) predicting positions of row b
-            st.grad_norm = _head_grad_norm(logits[b, :-1][pos], input_ids[b, 1:][pos], seen["h"][b, :-1][pos],
-                                           dtype) if n else None
+        st.grad_norm = grad_norms.get(b)  # None when not requested or without targets
         out.append(st)
     return out
 
 
-def _head_grad_norm(logits: torch.Tensor, y: torch.Tensor, h: torch.Tensor, dtype: torch.dtype) -> float:
-    """||E^T H||_F / N for logits (N,V), y (N,) targets, h (N,d)."""
-    p = torch.log_softmax(logits.to(dtype), dim=-1).exp()  # (N, V), as the statistics' own p
+def _head_grad_norm(p: torch.Tensor, y: torch.Tensor, h: torch.Tensor, dtype: torch.dtype) -> float:
+    """||E^T H||_F / N for p (N,V) the predicted distributions (a copy: changed in place),
+    y (N,) targets, h (N,d)."""
     p[torch.arange(p.shape[0], device=p.device), y] -= 1  # E = p - onehot(y)   (N,V)
     n = torch.tensor([p.shape[0]], device=p.device)
     sq = gram.gram_inner(h.to(dtype)[None], p[None], n, h.to(dtype)[None], p[None], n)  # (1,)

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from paramem.io import InputError
-from paramem.score.registry import METHODS, NEEDS, VARIANTS, load_all
+from paramem.score import tokenstats
+from paramem.score.registry import METHODS, NEEDS, VARIANTS, load_all, register
 from paramem.score.module import BaselineScorer
 from tests.helpers import REPO
 from tests.score.test_tokenstats import CORPUS, _bpe, _neox
@@ -252,6 +253,36 @@ def test_blind_bow_out_of_fold_and_shift_warning():
         "all": {"blind_bow": {"defined": True, "n_members": 1, "n_nonmembers": 1, "n_dropped": 0,
                               **{m: {"value": 0.9, "ci": [0.8, 0.95]} for m in ("auroc", "fpr@95", "tpr@5", "tpr@1")}}}}
     assert "WARNING: blind_bow AUROC 0.900" in format_table(metrics)
+
+
+@pytest.fixture
+def probe_methods():
+    """Two throwaway methods reading ``ts.original.grad_norm``, one declaring the need."""
+    load_all()
+    register("probe_declared", formula="||dL/dW_out||_F", needs=("grad_norm",))(lambda ts: ts.original.grad_norm)
+    register("probe_undeclared", formula="||dL/dW_out||_F")(lambda ts: ts.original.grad_norm)
+    yield
+    for name in ("probe_declared", "probe_undeclared"):
+        METHODS.pop(name)
+
+
+def test_grad_norms_computed_exactly_when_a_method_needs_them(lm, tmp_path, probe_methods, monkeypatch):
+    calls = []
+    real = tokenstats._head_grad_norm
+    monkeypatch.setattr(tokenstats, "_head_grad_norm", lambda *a: calls.append(1) or real(*a))
+
+    declared = _scorer(lm, tmp_path, methods=["loss", "probe_declared"]).process(_batch())
+    assert len(calls) == len(TEXTS)  # the originals only, once each
+    norms = [r["scores"]["probe_declared"] for r in declared]
+    assert all(isinstance(g, float) and g > 0 for g in norms)
+    # the same values the built-in gradnorm reports (it is negated: larger => member)
+    builtin = _scorer(lm, tmp_path, methods=["gradnorm"]).process(_batch())
+    assert [-r["scores"]["gradnorm"] for r in builtin] == norms
+
+    calls.clear()
+    undeclared = _scorer(lm, tmp_path, methods=["loss", "mink", "probe_undeclared"]).process(_batch())
+    assert not calls and all(r["scores"]["probe_undeclared"] is None for r in undeclared)
+    assert [r["scores"]["loss"] for r in undeclared] == [r["scores"]["loss"] for r in declared]
 
 
 def test_registry_contract_and_readme():
