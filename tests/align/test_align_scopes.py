@@ -9,6 +9,7 @@ from paramem.align.scopes import (
     estimate_scope_bytes,
     find_blocks,
     find_final_norm,
+    last_blocks,
     scope_parameters,
 )
 
@@ -34,6 +35,23 @@ def test_finds_blocks_and_final_norm(tiny_models, kind):
     assert [id(p) for p in params] == [id(p) for p in want]
     with pytest.raises(ValueError, match="n_layers"):
         scope_parameters(model, "layers", 3)
+
+
+@pytest.mark.parametrize("kind", ["neox", "llama"])
+def test_last_blocks_serve_the_alignment_and_influence_layers_scopes(tiny_models, kind):
+    from paramem.influence.task import block_linear_names
+
+    model = tiny_models[kind]
+    blocks = model.get_submodule(EXPECTED[kind][0])  # 2 blocks in the tiny models
+    assert [id(b) for b in last_blocks(model, 1)] == [id(blocks[-1])]
+    assert [id(b) for b in last_blocks(model, 2)] == [id(b) for b in blocks]
+    inside_last = {id(m) for m in blocks[-1].modules()}
+    names = block_linear_names(model, 1)
+    assert names and all(id(model.get_submodule(n)) in inside_last for n in names)
+    for bad in (0, 3):  # one check, one message, for both stages
+        for select in (lambda n: scope_parameters(model, "layers", n), lambda n: block_linear_names(model, n)):
+            with pytest.raises(ValueError, match=r"n_layers must be in 1\.\.2, got "):
+                select(bad)
 
 
 @pytest.mark.parametrize("kind,side,n_layers", [
