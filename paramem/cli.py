@@ -69,10 +69,13 @@ def set_cpu_threads(processes: int = 1) -> None:
     """Torch threads per process without a GPU: ``paramem.threads.cpu_threads``."""
     import torch
 
-    from paramem.threads import cpu_threads
+    from paramem.threads import cpu_threads_why
 
     if not torch.cuda.is_available():
-        torch.set_num_threads(cpu_threads(processes))
+        threads, why = cpu_threads_why(processes)
+        torch.set_num_threads(threads)
+        if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0":  # once per job, not per rank
+            print(f"[paramem] {threads} CPU thread{'s' if threads > 1 else ''} per process ({why})")
 
 
 def prepare_run(processes: int = 1) -> None:

@@ -66,6 +66,12 @@ def read_jsonl(path: str | Path, *, allow_truncated_tail: bool = False) -> Itera
         yield i, record
 
 
+def expand_run_dir(path: str | Path, run_dir: str | Path | None) -> Path:
+    """``path`` with every ``{run_dir}`` replaced by the run directory (no run directory:
+    the current one), so a config names what an earlier stage wrote into the run."""
+    return Path(str(path).replace("{run_dir}", str(run_dir or ".")))
+
+
 def to_json_safe(value: Any) -> Any:
     """Non-finite floats become None so every file we write is strict JSON."""
     if isinstance(value, float):

@@ -12,6 +12,9 @@ PY=${PY:-$ROOT/.venv/bin/python}
 CFG=$ROOT/configs
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export WANDB_MODE=${WANDB_MODE:-offline}
+# Two threads, whatever the machine's cores and load: a float sum in another order changes
+# the last bits, training carries that into the AUROCs, and README's figures are from 2.
+export PARAMEM_CPU_THREADS=${PARAMEM_CPU_THREADS:-2}
 paramem() { "$PY" -m paramem "$@"; }
 start=$(date +%s)
 say() { printf '\n=== [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }

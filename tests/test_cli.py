@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from paramem.cli import COMMANDS, cli_main
+from paramem.io import InputError
 from tests.helpers import CONFIGS, REPO, child_env
 
 
@@ -73,7 +74,7 @@ def test_processes_per_host(monkeypatch, devices, env, want):
     assert processes_per_host(devices) == want
 
 
-def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch):
+def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch, capsys):
     import os
 
     import torch
@@ -98,5 +99,15 @@ def test_cpu_threads_default_override_sharing_and_busy_host(monkeypatch):
         monkeypatch.setenv("PARAMEM_CPU_THREADS", "3")
         cli.set_cpu_threads(2)
         assert torch.get_num_threads() == 3  # the override wins
+        lines = capsys.readouterr().out.splitlines()  # each run says what it used, and why
+        assert lines == ["[paramem] 8 CPU threads per process (8 cores; PARAMEM_CPU_THREADS sets it)",
+                         "[paramem] 2 CPU threads per process (8 cores shared by 3 processes)",
+                         "[paramem] 1 CPU thread per process (1-minute load average 9.0 >= 8 cores; "
+                         "PARAMEM_CPU_THREADS sets it)",
+                         "[paramem] 3 CPU threads per process (PARAMEM_CPU_THREADS=3)"]
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("PARAMEM_CPU_THREADS", bad)
+            with pytest.raises(InputError, match=f"PARAMEM_CPU_THREADS='{bad}': expected a whole number"):
+                cli.set_cpu_threads(1)
     finally:
         torch.set_num_threads(before)

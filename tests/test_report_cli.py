@@ -40,7 +40,7 @@ def test_report_takes_plain_paths_one_or_several(tmp_path):
 
 
 def test_paraphrase_summary_counts_failures(tmp_path):
-    from paramem.paraphrase.summary import summarize_paraphrases
+    from paramem.paraphrase.summary import collect, summarize_paraphrases
 
     def para(text, valid, reason):
         return {"text": text, "valid": valid, "reason": reason, "similarity": 0.9 if valid else None,
@@ -52,7 +52,7 @@ def test_paraphrase_summary_counts_failures(tmp_path):
             {"uid": "c", "label": 0, "text": "t c", "paraphrases": [para("q", False, "too_short")] * 3}]
     path = tmp_path / "p.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary, examples = summarize_paraphrases(path, 3)
+    summary, examples = summarize_paraphrases(collect(path), 3)
     assert summary["samples"] == 3 and summary["paraphrases"] == 9 and summary["valid"] == 4
     assert summary["samples_below_k_valid"] == 2 and summary["samples_without_valid"] == 1
     assert summary["failed_too_short"] == 3 and summary["failed_empty"] == 1 and summary["failed_identical"] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
-from paramem.data.sample import Source, check_unique
+from paramem.data.sample import Source, checked_samples
 from paramem.io import InputError
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,8 @@ class MIADataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.samples is not None:
             return
-        samples = self.source.load(self.run_dir)
-        if not samples:
-            raise InputError(f"{self.source.name()}: the source gave no samples; check its path and settings")
-        check_unique(samples, self.source.name())
+        # A file source has checked its rows already (naming them); this guards every other source.
+        samples = checked_samples(((s, None) for s in self.source.load(self.run_dir)), self.source.name())
         self.samples = self._subsample(samples)
         n_mem = sum(s["label"] == 1 for s in self.samples)
         log.info("%s: %d samples (%d members, %d non-members)", self.source.name(), len(self.samples), n_mem,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Iterator
 
 from paramem.data.exposure import check_consistent, parse_exposure
-from paramem.data.sample import Source, make_sample
-from paramem.io import InputError, read_jsonl
+from paramem.data.sample import Source, checked_samples, make_sample
+from paramem.io import InputError, expand_run_dir, read_jsonl
 
 
 def _rows(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
@@ -98,42 +98,37 @@ class LocalFileSource(Source):
         return str(self.path)
 
     def load(self, run_dir: Path | None = None) -> list[dict]:
-        if "{run_dir}" in self.path_template:
-            self.path = Path(self.path_template.replace("{run_dir}", str(run_dir or ".")))
+        self.path = expand_run_dir(self.path_template, run_dir)
         if not self.path.exists():
             raise InputError(f"{self.path}: data file not found")
-        f = self.fields
-        samples, first_seen = [], {}
-        for index, (where, row) in enumerate(_rows(self.path, self.format)):
-            if f["label"] not in row:
-                raise InputError(f"{where}: missing label field '{f['label']}'")
-            uid = row.get(f["uid"]) if f["uid"] else None
-            extra = {}
-            if f["loss_start"] and row.get(f["loss_start"]) not in (None, ""):
-                extra["loss_start_char"] = row[f["loss_start"]]
-            sample = make_sample(
-                uid=uid if uid not in (None, "") else f"{self.path.stem}:{index}",
-                text=row.get(f["text"]),
-                label=row[f["label"]],
-                where=where,
-                text_field=f["text"],
-                domain=_present(row, f["domain"], self.domain),
-                split=_present(row, f["split"], None),
-                paraphrases=row.get(f["paraphrases"]) if f["paraphrases"] else None,
-                extra=extra,
-                field_names={"loss_start_char": f["loss_start"]},
-            )
-            add_exposure(sample, row, f["exposure"], where)
-            if sample["uid"] in first_seen:
-                raise InputError(f"{where}: duplicate uid {sample['uid']!r} (first at {first_seen[sample['uid']]}); "
-                                 f"every row needs its own uid")
-            first_seen[sample["uid"]] = where
-            samples.append(sample)
-        if not samples:
-            raise InputError(f"{self.path}: no samples (the file holds no rows); give a file with members and "
-                             f"non-members")
+        rows = enumerate(_rows(self.path, self.format))
+        samples = checked_samples(((self._sample(index, row, where), where) for index, (where, row) in rows),
+                                  str(self.path), from_file=True)
         check_consistent(samples, str(self.path))
         return samples
+
+    def _sample(self, index: int, row: dict, where: str) -> dict:
+        f = self.fields
+        if f["label"] not in row:
+            raise InputError(f"{where}: missing label field '{f['label']}'")
+        uid = row.get(f["uid"]) if f["uid"] else None
+        extra = {}
+        if f["loss_start"] and row.get(f["loss_start"]) not in (None, ""):
+            extra["loss_start_char"] = row[f["loss_start"]]
+        sample = make_sample(
+            uid=uid if uid not in (None, "") else f"{self.path.stem}:{index}",
+            text=row.get(f["text"]),
+            label=row[f["label"]],
+            where=where,
+            text_field=f["text"],
+            domain=_present(row, f["domain"], self.domain),
+            split=_present(row, f["split"], None),
+            paraphrases=row.get(f["paraphrases"]) if f["paraphrases"] else None,
+            extra=extra,
+            field_names={"loss_start_char": f["loss_start"]},
+        )
+        add_exposure(sample, row, f["exposure"], where)
+        return sample
 
 
 def _present(row: dict, field: str | None, default):

@@ -9,7 +9,7 @@ records carry them: a QA paraphrase's answer starts at its own offset).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from paramem.io import InputError
 
@@ -141,11 +141,25 @@ class Source:
         return []
 
 
-def check_unique(samples: list[dict], source: str) -> None:
-    """Sources that know file and line check there (LocalFileSource); this guards the rest."""
-    seen: dict[str, int] = {}
-    for i, s in enumerate(samples, start=1):
-        if s["uid"] in seen:
-            raise InputError(f"{source}: duplicate uid {s['uid']!r} (the source's samples number {seen[s['uid']]} "
-                             f"and {i}); every sample needs its own uid")
-        seen[s["uid"]] = i
+def checked_samples(located: Iterable[tuple[dict, str | None]], source: str, from_file: bool = False) -> list[dict]:
+    """The checks every source's samples pass, written once: at least one sample, each uid
+    once. ``located`` yields ``(sample, where)``, ``where`` being the sample's row
+    ("file:line") when the source reads a file (``from_file``), else None: messages then
+    name the rows, else the sample numbers. It is consumed lazily, so a file's first
+    problem in row order is the one reported."""
+    samples: list[dict] = []
+    first: dict[str, str | int] = {}  # uid -> where it first came (row, or sample number)
+    for sample, where in located:
+        uid, number = sample["uid"], len(samples) + 1
+        if uid in first and where is not None:
+            raise InputError(f"{where}: duplicate uid {uid!r} (first at {first[uid]}); every row needs its own uid")
+        if uid in first:
+            raise InputError(f"{source}: duplicate uid {uid!r} (the source's samples number {first[uid]} "
+                             f"and {number}); every sample needs its own uid")
+        first[uid] = number if where is None else where
+        samples.append(sample)
+    if not samples and from_file:
+        raise InputError(f"{source}: no samples (the file holds no rows); give a file with members and non-members")
+    if not samples:
+        raise InputError(f"{source}: the source gave no samples; check its path and settings")
+    return samples

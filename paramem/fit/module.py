@@ -17,12 +17,12 @@ trained on is counted per member and written to ``<run_dir>/train_stream.json``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
+from paramem.fit.schedule import warmup_cosine
 from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
 from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
@@ -162,15 +162,9 @@ class CausalLMFit(pl.LightningModule):
         hp = self.hparams
         opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         total = max(1, self.trainer.estimated_stepping_batches)
-        warm = min(hp.warmup_steps, total // 2)
-
-        def schedule(step: int) -> float:
-            if step < warm:
-                return (step + 1) / max(1, warm)
-            progress = (step - warm) / max(1, total - warm)
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-        return [opt], [{"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, schedule), "interval": "step"}]
+        warm = min(hp.warmup_steps, total // 2)  # a short run still gets its decay
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, total, warm))
+        return [opt], [{"scheduler": scheduler, "interval": "step"}]
 
     def on_train_start(self) -> None:
         # What the loader serves is what the model trains on (members, teaching pairs, or an

@@ -20,7 +20,7 @@ import logging
 
 import torch
 
-from paramem.io import finite_or_none
+from paramem.io import expand_run_dir, finite_or_none
 from paramem.records import output_record
 from paramem.stage import PredictStage
 
@@ -78,7 +78,7 @@ class InfluenceScorer(PredictStage):
         from paramem.influence.factors import TRAIN_TEXTS_NAME
 
         if self.train_texts:
-            return self.train_texts.replace("{run_dir}", str(self.run_dir))
+            return str(expand_run_dir(self.train_texts, self.run_dir))
         return f"{self.model_path}/{TRAIN_TEXTS_NAME}"
 
     def signature_extra(self) -> dict:

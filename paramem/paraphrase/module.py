@@ -228,12 +228,13 @@ class ParaphraseGenerator(PredictStage):
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
         from paramem.loggers import wandb_loggers
-        from paramem.paraphrase.summary import FIGURE_NAME, similarity_figure, summarize_paraphrases
+        from paramem.paraphrase.summary import FIGURE_NAME, collect, similarity_figure, summarize_paraphrases
 
-        summary, examples = summarize_paraphrases(path, self.settings.num_paraphrases)
+        data = collect(path)
+        summary, examples = summarize_paraphrases(data, self.settings.num_paraphrases)
         print("[paramem] paraphrases: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in summary.items()))
-        figure = similarity_figure(path, self.run_dir / FIGURE_NAME)
+        figure = similarity_figure(data, self.run_dir / FIGURE_NAME)
         print(f"[paramem] similarity histograms: {figure}")
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})

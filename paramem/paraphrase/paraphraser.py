@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tempfile
 import time
 from importlib import resources
@@ -95,16 +94,10 @@ def file_hashes(model_dir: Path) -> dict[str, str]:
             if f.is_file() and f.name != "manifest.json"}
 
 
-def _schedule(step: int, total: int, warm: int) -> float:
-    if step < warm:
-        return (step + 1) / warm
-    progress = (step - warm) / max(1, total - warm)
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 def train(config: dict, out_dir: str | Path, log_every: int = 100) -> dict:
     """Train from scratch on ``training_pairs(config)``; write the model, tokenizer and
     ``manifest.json`` to ``out_dir``; return the manifest."""
+    from paramem.fit.schedule import warmup_cosine
     from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
     from paramem.paraphrase.templates import load_templates
     from paramem.textbatch import encode, forward, per_sample_loss
@@ -128,7 +121,7 @@ def train(config: dict, out_dir: str | Path, log_every: int = 100) -> dict:
     running = None
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = config["lr"] * _schedule(step, steps, config["warmup_steps"])
+            group["lr"] = config["lr"] * warmup_cosine(step, steps, config["warmup_steps"])
         idx = [order[(step * bs + k) % len(order)] for k in range(bs)]
         enc = encode(tok, [texts[i] for i in idx], config["max_length"],
                      loss_start_chars=[len(pairs[i]["prompt"]) for i in idx], add_eos=True)

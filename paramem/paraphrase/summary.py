@@ -34,7 +34,8 @@ def _quantiles(prefix: str, values: list[float]) -> dict[str, float]:
 
 
 def collect(path: str | Path) -> dict:
-    """One pass over the file: per-candidate similarities with their validity, reasons."""
+    """One pass over the file (the summary and the figure both read what it returns):
+    per-candidate similarities with their validity, reasons."""
     out = {"samples": 0, "with_valid": 0, "below_k": [], "reasons": Counter(), "edit": [], "semantic": [],
            "edit_valid": [], "semantic_valid": [], "gate": None, "examples": []}
     for _, rec in read_jsonl(path):
@@ -62,9 +63,8 @@ def collect(path: str | Path) -> dict:
     return out
 
 
-def summarize_paraphrases(path: str | Path, k: int, n_examples: int = 20) -> tuple[dict, list[dict]]:
-    """(summary, example rows for a table)."""
-    data = collect(path)
+def summarize_paraphrases(data: dict, k: int, n_examples: int = 20) -> tuple[dict, list[dict]]:
+    """(summary, example rows for a table) of ``collect``'s ``data``."""
     n_paras = sum(data["reasons"].values())
     n_valid = data["reasons"].get("ok", 0)
     valid_edit = [e for e, v in zip(data["edit"], data["edit_valid"]) if v]
@@ -84,12 +84,12 @@ def summarize_paraphrases(path: str | Path, k: int, n_examples: int = 20) -> tup
     return summary, data["examples"][:n_examples * k]
 
 
-def similarity_figure(path: str | Path, out_path: str | Path) -> Path:
-    """Histograms of both similarities over all candidates, valid vs rejected, with the gate."""
+def similarity_figure(data: dict, out_path: str | Path) -> Path:
+    """Histograms of both similarities over all candidates (``collect``'s ``data``), valid
+    vs rejected, with the gate."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    data = collect(path)
     gate = data["gate"] or {}
     fig = Figure(figsize=(10, 3.8))
     FigureCanvasAgg(fig)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from paramem.io import InputError, read_jsonl
+from paramem.io import InputError, expand_run_dir, read_jsonl
 from paramem.score.registry import TextStats, register
 
 
 def corpus_texts(path: str, run_dir: str | Path = ".", text_field: str = "text") -> list[str]:
-    p = Path(str(path).replace("{run_dir}", str(run_dir)))
+    p = expand_run_dir(path, run_dir)
     if p.is_dir():
         teach = p / "teach.jsonl"
         if not teach.exists():

@@ -26,7 +26,7 @@ import json
 import random
 from pathlib import Path
 
-from paramem.io import InputError, read_jsonl
+from paramem.io import InputError, expand_run_dir, read_jsonl
 from paramem.score.registry import TextStats, register
 
 
@@ -48,7 +48,7 @@ class PrefixPool:
 
     @classmethod
     def load(cls, path: str, run_dir: str | Path = ".", model_dir: str | Path | None = None) -> "PrefixPool":
-        p = Path(str(path).replace("{run_dir}", str(run_dir)))
+        p = expand_run_dir(path, run_dir)
         if p.is_dir():
             return cls(embedded_pool(p, Path(model_dir) if model_dir else Path(run_dir) / "model"), str(p))
         if not p.exists():

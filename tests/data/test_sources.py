@@ -77,6 +77,33 @@ def test_empty_text_non_utf8_bad_label_and_duplicates(tmp_path):
         dm.setup("predict")
 
 
+def test_sources_without_rows_get_the_same_checks_naming_sample_numbers(tmp_path):
+    from paramem.data.sample import Source, make_sample
+
+    class Listed(Source):  # a source that knows no file lines (like the hub sources)
+        def __init__(self, uids):
+            self.uids = uids
+
+        def load(self, run_dir=None):
+            return [make_sample(uid=u, text="a b c", label=i % 2, where=f"row {i}") for i, u in enumerate(self.uids)]
+
+    with pytest.raises(InputError, match=r"^Listed: duplicate uid 'x' \(the source's samples number 1 and 3\); "
+                                         r"every sample needs its own uid$"):
+        MIADataModule(Listed(["x", "y", "x"]), run_dir=str(tmp_path)).setup("predict")
+    with pytest.raises(InputError, match=r"^Listed: the source gave no samples; check its path and settings$"):
+        MIADataModule(Listed([]), run_dir=str(tmp_path)).setup("predict")
+    dm = MIADataModule(Listed(["x", "y"]), run_dir=str(tmp_path))
+    dm.setup("predict")
+    assert [s["uid"] for s in dm.samples] == ["x", "y"]
+    # A file names rows, and its first problem in row order wins: the duplicate on line 2,
+    # not the bad label on line 3.
+    bad = write_jsonl(tmp_path / "b.jsonl", [{"uid": "x", "text": "a b c", "label": 1},
+                                             {"uid": "x", "text": "d e f", "label": 0},
+                                             {"uid": "z", "text": "g h i", "label": "maybe"}])
+    with pytest.raises(InputError, match=r"b\.jsonl:2: duplicate uid 'x' \(first at .*b\.jsonl:1\)"):
+        LocalFileSource(str(bad)).load()
+
+
 def test_parse_label_words():
     assert [parse_label(v, "w") for v in (1, 0, True, False, "member", "NonMember", "non-member", "1")] == \
         [1, 0, 1, 0, 1, 0, 0, 1]

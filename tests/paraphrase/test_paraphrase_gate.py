@@ -107,7 +107,7 @@ def test_every_shipped_paraphrase_config_has_the_gate_on(path, capsys):
 def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
     import json
 
-    from paramem.paraphrase.summary import similarity_figure, summarize_paraphrases
+    from paramem.paraphrase.summary import collect, similarity_figure, summarize_paraphrases
 
     def para(reason, sim, edit):
         return {"text": "x y z", "valid": reason == "ok", "reason": reason, "similarity": sim, "edit_similarity": edit}
@@ -120,7 +120,7 @@ def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
                              para("empty", None, 0.0)]}]
     path = tmp_path / "paraphrases.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    summary, _ = summarize_paraphrases(path, 3)
+    summary, _ = summarize_paraphrases(collect(path), 3)
     assert summary["samples_with_valid"] == 0.5 and summary["valid"] == 2
     assert summary["reason_ok"] == pytest.approx(2 / 6) and summary["reason_too_close"] == pytest.approx(1 / 6)
     assert summary["failed_empty"] == 1 and "reason_entity_changed" not in summary
@@ -128,7 +128,7 @@ def test_summary_reports_both_distributions_and_reason_shares(tmp_path):
     assert summary["semantic_similarity_median"] == pytest.approx(0.9)
     assert summary["edit_similarity_median"] == pytest.approx(0.8)
     assert summary["mean_semantic_similarity"] == pytest.approx(0.925)  # valid ones only
-    figure = similarity_figure(path, tmp_path / "fig.png")
+    figure = similarity_figure(collect(path), tmp_path / "fig.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
