@@ -7,7 +7,8 @@ Position ids are explicit so left padding gives the same values as batch size 1:
 LMs number positions ``arange(T)`` when none are passed, ignoring the attention mask, which
 shifts every real token of a left-padded row (rotary models barely notice, GPT-2's absolute
 position embeddings change completely). :func:`position_ids` is the only place positions
-are computed and :func:`forward` the only place a stage calls the model for logits.
+are computed and :func:`forward` (logits) / :func:`final_hidden_states` the only places a
+stage calls the model, both through one call.
 """
 
 from __future__ import annotations
@@ -80,11 +81,22 @@ class TokenBatch:
                           [self.truncated[r] for r in rows])
 
 
+def _call(model, batch: TokenBatch, **outputs):
+    """``model`` on ``batch`` with the batch's own positions; no KV cache (a full pass)."""
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                 position_ids=batch.position_ids, use_cache=False, **outputs)
+
+
 def forward(model, batch: TokenBatch) -> torch.Tensor:
     """Logits (B, T, V) of ``model`` on ``batch``, in the model's dtype, with the batch's own
     positions; the one model call every stage and ``paramem fit`` make."""
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                 position_ids=batch.position_ids, use_cache=False).logits
+    return _call(model, batch).logits
+
+
+def final_hidden_states(model, batch: TokenBatch) -> torch.Tensor:
+    """The model's last hidden states (B, T, d) on ``batch`` (the last entry of HF's
+    ``hidden_states``), in the model's dtype: the same call as :func:`forward`."""
+    return _call(model, batch, output_hidden_states=True).hidden_states[-1]
 
 
 SPECIAL_TOKENS = ("auto", True, False)

@@ -103,10 +103,12 @@ def self_scores(model, task, batches: list[dict], factors: dict, factor_args, sc
 @torch.no_grad()
 def mean_hidden_states(model, batches: list[dict]) -> torch.Tensor:
     """Final hidden state averaged over each text's tokens: (N, d) float32."""
+    from paramem.influence.task import as_token_batch
+    from paramem.textbatch import final_hidden_states
+
     out = []
     for b in batches:
-        h = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"], position_ids=b["position_ids"],
-                  output_hidden_states=True).hidden_states[-1].float()  # (B, T, d)
+        h = final_hidden_states(model, as_token_batch(b)).float()  # (B, T, d)
         m = b["attention_mask"].unsqueeze(-1).to(h.dtype)  # (B, T, 1)
         out.append((h * m).sum(1) / m.sum(1).clamp(min=1))  # (B, d)
     return torch.cat(out).cpu()

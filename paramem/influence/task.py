@@ -141,7 +141,7 @@ def as_tensors(enc: TokenBatch) -> dict:
 
 def as_token_batch(batch: dict) -> TokenBatch:
     """The TokenBatch of a kronfluence batch (``as_tensors``'s output, possibly moved), for
-    ``paramem.textbatch.forward``; truncation is not carried and reads False."""
+    the model calls of ``paramem.textbatch``; truncation is not carried and reads False."""
     mask = batch["attention_mask"]  # (B, T)
     lengths = mask.sum(-1).tolist()
     return TokenBatch(batch["input_ids"], mask, batch["position_ids"], batch["target_mask"], lengths,

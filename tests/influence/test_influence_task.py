@@ -7,6 +7,7 @@ import torch
 
 from paramem import textbatch
 from paramem.influence import task as task_module
+from paramem.influence.factors import mean_hidden_states
 from paramem.influence.task import CausalLMTask, as_tensors, as_token_batch
 from tests.influence.exact import markov_batches, tiny_lm
 
@@ -43,3 +44,14 @@ def test_token_batch_round_trip():
     for field in ("input_ids", "attention_mask", "position_ids", "target_mask"):
         assert torch.equal(getattr(back, field), getattr(tokens, field)), field
     assert back.lengths == [2, 3] and back.truncated == [False, False]
+
+
+def test_mean_hidden_states_average_each_rows_real_tokens():
+    model = tiny_lm()
+    batch = markov_batches(n=3, vocab=24, max_len=10, batch_size=3, seed=1)[0]  # left-padded
+    got = mean_hidden_states(model, [batch])  # (3, d)
+    for b, n in enumerate(batch["attention_mask"].sum(-1).tolist()):
+        ids = batch["input_ids"][b:b + 1, -n:]  # the row alone, unpadded
+        with torch.no_grad():
+            h = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0]  # (n, d)
+        assert torch.allclose(got[b], h.mean(0), atol=1e-5)
