@@ -309,3 +309,21 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, extra, message):
         run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(tmp_path), *QUIET, *extra])
     err = capsys.readouterr().err
     assert f"paramem: error: " in err and "Traceback" not in err
+
+
+def test_the_readme_add_a_baseline_example_runs_as_written(lm, tmp_path):
+    """README "Add a baseline", executed as written: the method registers, the stage
+    computes it, and it is the float64 max token log-probability."""
+    import paramem.score.registry as registry
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", text[text.index("**Add a baseline**"):], re.S).group(1)
+    load_all()
+    exec(snippet, {"register": register, "TextStats": registry.TextStats})
+    try:
+        _, tok, model64 = lm
+        for rec, t in zip(_scorer(lm, tmp_path, methods=["loss", "max_logprob"]).process(_batch()), TEXTS):
+            want = max(ref_logprobs(model64, tok(t)["input_ids"]))
+            assert rec["scores"]["max_logprob"] == pytest.approx(want, rel=1e-5)
+    finally:
+        METHODS.pop("max_logprob")
