@@ -1,8 +1,9 @@
 """Membership-inference report: metrics with bootstrap CIs, figures, files, W&B."""
 
+from paramem.report.bootstrap import bootstrap_ci, evaluate
 from paramem.report.build import format_table, load_score_files, report_main, write_report
 from paramem.report.figures import histogram_figure, roc_figure
-from paramem.report.metrics import METRICS, bootstrap_ci, evaluate, roc_curve, roc_metrics
+from paramem.report.metrics import METRICS, roc_curve, roc_metrics
 
 __all__ = [
     "METRICS",

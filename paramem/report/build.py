@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import logging
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,8 +18,10 @@ from paramem.io import read_jsonl, to_json_safe
 from paramem.io import InputError, atomic_write_bytes, remove_stale_temps
 from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
-from paramem.report.figures import BackgroundFigures, dose_response_figure
-from paramem.report.metrics import METRICS, discover_methods, evaluate, group_records
+from paramem.report.background import BackgroundFigures
+from paramem.report.figures import dose_response_figure
+from paramem.report.bootstrap import evaluate
+from paramem.report.metrics import METRICS, discover_methods, group_records
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ _TABLE_METRICS = (("auroc", "AUROC [95% CI]"), ("fpr@95", "FPR@95"), ("tpr@5", "
 NOT_GROUPS = ("meta", "dose_response")
 
 
-def _groups(metrics: Mapping[str, Any]) -> dict[str, Any]:
+def metric_groups(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluation groups of a metrics dict (every top-level key but ``NOT_GROUPS``)."""
     return {k: v for k, v in metrics.items() if k not in NOT_GROUPS}
 
 
@@ -110,6 +112,8 @@ def write_report(
     else:  # an earlier report's, from records that had exposures: not these metrics' figure
         (out_dir / "dose_response.png").unlink(missing_ok=True)
     if wandb_run is not None:
+        from paramem.report.wandb_log import log_to_wandb  # W&B only where a run logs
+
         log_to_wandb(wandb_run, metrics, records, figures)
     if warning:
         log.warning(warning)
@@ -129,7 +133,7 @@ def metrics_csv(metrics: Mapping[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for gname, per_method in _groups(metrics).items():
+    for gname, per_method in metric_groups(metrics).items():
         for method, entry in per_method.items():
             for metric in METRICS:
                 cell = entry.get(metric) or {}
@@ -149,57 +153,6 @@ def metrics_csv(metrics: Mapping[str, Any]) -> str:
             "defined": rho["defined"], "n_dropped": rho["n_dropped"], "reason": rho.get("reason", ""),
         })  # fmt: skip
     return buf.getvalue()
-
-
-def wandb_key(group: str, method: str, metric: str) -> str:
-    """Stable summary key; group "all" is the headline, so it has the short form."""
-    return f"mia/{method}/{metric}" if group == "all" else f"mia/{group}/{method}/{metric}"
-
-
-def log_to_wandb(run: Any, metrics: Mapping[str, Any], records: Sequence[Mapping], figures: Mapping[str, str]) -> None:
-    """Summary metrics (defined ones only: an undefined ROC gets no number), the figures
-    and a per-sample score table."""
-    import wandb  # deferred: slow to import and only needed when logging
-
-    # One summary update: a key at a time costs a message to the W&B service each.
-    summary = {wandb_key(gname, method, metric): entry[metric]["value"]
-               for gname, per_method in _groups(metrics).items() for method, entry in per_method.items()
-               if entry["defined"] for metric in METRICS}
-    methods = list(metrics.get("meta", {}).get("methods") or discover_methods(records))
-    extra = ["split"] if any(r.get("split") is not None for r in records) else []
-    columns = ["uid", "label", "domain", *extra, *methods]
-    rows = []
-    for r in records:
-        scores = r.get("scores") or {}
-        # Text columns hold text whatever a hand-made scores file put there (W&B refuses a
-        # column that mixes 5 and "web").
-        row = [str(r.get("uid")), r.get("label"), _text(r.get("domain")), *(_text(r.get(k)) for k in extra)]
-        rows.append(row + [_finite_or_none(scores.get(m)) for m in methods])
-    logged = {f"mia/{name}": wandb.Image(str(path)) for name, path in figures.items()}
-    logged["mia/scores"] = wandb.Table(columns=columns, data=rows)
-    if metrics.get("dose_response"):
-        from paramem.report.dose import dose_rows
-
-        summary.update({f"mia/dose_response/{method}/spearman": rho["value"]
-                        for method, rho in metrics["dose_response"]["spearman"].items() if rho["defined"]})
-        table_columns, table_rows = dose_rows(metrics)
-        logged["mia/dose_response_table"] = wandb.Table(columns=table_columns, data=table_rows)
-    if metrics.get("meta", {}).get("warnings"):
-        summary["mia/warning"] = metrics["meta"]["warnings"][0]
-    run.summary.update(summary)
-    run.log(logged)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _finite_or_none(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _fmt(v: float | None) -> str:
@@ -224,7 +177,7 @@ def format_table(metrics: Mapping[str, Any], group: str = "all", methods: Sequen
                  title: str | None = None) -> str:
     """Plain-text table of one group: a row per method (``methods``: those, in that
     order; default all); undefined rows say why."""
-    groups = _groups(metrics)
+    groups = metric_groups(metrics)
     if group not in groups:
         raise InputError(f"no group {group!r} in metrics (groups: {', '.join(groups) or 'none'})")
     header = ["method", *(title for _, title in _TABLE_METRICS), "members/non"]
@@ -313,6 +266,8 @@ def report_main(
 
         config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
         run = wandb.init(project=wandb_project, job_type="report", config=config)
+        from paramem.report.wandb_log import log_to_wandb
+
         try:
             log_to_wandb(run, metrics, records, figure_paths(out_dir, metrics))
         except BaseException:

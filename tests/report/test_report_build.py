@@ -10,7 +10,8 @@ import stat
 import pytest
 
 from paramem.report.build import format_table, load_score_files, report_main, write_report
-from paramem.report.metrics import METRICS, evaluate
+from paramem.report.bootstrap import evaluate
+from paramem.report.metrics import METRICS
 from tests.report.helpers import make_records
 
 REQUIRED_CSV = ["group", "method", "metric", "value", "ci_low", "ci_high", "n_members", "n_nonmembers", "defined"]

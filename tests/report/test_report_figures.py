@@ -77,7 +77,7 @@ def _pngs(folder):
 
 
 def test_figures_of_a_forked_child_equal_those_drawn_in_process(tmp_path):
-    from paramem.report.figures import BackgroundFigures
+    from paramem.report.background import BackgroundFigures
 
     recs = make_records(n_per_domain=20)
     for fork, folder in ((True, tmp_path / "forked"), (False, tmp_path / "inline")):
@@ -92,7 +92,7 @@ def test_figures_of_a_forked_child_equal_those_drawn_in_process(tmp_path):
 
 def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
     import paramem.report.build as build
-    import paramem.report.figures as figures
+    import paramem.report.background as background
     from paramem.report.build import write_report
 
     out = tmp_path / "report"
@@ -104,7 +104,7 @@ def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
 
     other = make_records(n_per_domain=20, seed=5)
     for fork in (True, False):  # the figures were drawn (by a child, or here) but never published
-        monkeypatch.setattr(build, "BackgroundFigures", lambda r, o, fork=fork: figures.BackgroundFigures(r, o, fork))
+        monkeypatch.setattr(build, "BackgroundFigures", lambda r, o, fork=fork: background.BackgroundFigures(r, o, fork))
         monkeypatch.setattr(build, "evaluate_report", fail)
         with pytest.raises(RuntimeError, match="bootstrap failed"):
             write_report(other, out, n_resamples=20)
@@ -112,9 +112,9 @@ def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
         monkeypatch.undo()
 
     # A child that fails to draw: the parent draws, so the real error surfaces with its message.
-    monkeypatch.setattr(figures, "roc_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no ROC today")))
+    monkeypatch.setattr(background, "roc_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no ROC today")))
     with pytest.raises(ValueError, match="no ROC today"):
-        with figures.BackgroundFigures(other, out, fork=True) as drawing:
+        with background.BackgroundFigures(other, out, fork=True) as drawing:
             drawing.join()
     assert _pngs(out) == before
 

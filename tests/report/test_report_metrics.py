@@ -11,11 +11,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
+from paramem.report.bootstrap import bootstrap_ci, evaluate
 from paramem.report.metrics import (
     METRICS,
-    bootstrap_ci,
     dense_rank,
-    evaluate,
     resample_counts,
     resampled_metrics,
     roc_counts,

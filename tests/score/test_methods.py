@@ -220,7 +220,7 @@ def test_samia_matches_reference_and_is_batch_independent(lm, tmp_path):
 
 def test_blind_bow_out_of_fold_and_shift_warning():
     from paramem.report.build import format_table
-    from paramem.report.metrics import evaluate
+    from paramem.report.bootstrap import evaluate
     from paramem.score.blind import SHIFT_WARNING, blind_bow, shift_warning
 
     rng = __import__("random").Random(0)
