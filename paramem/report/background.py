@@ -26,10 +26,11 @@ class BackgroundFigures:
     (on two cores the report takes about two thirds of the time). Matplotlib holds the
     GIL, so a thread would only slow the bootstrap down.
 
-    The child is forked only on Linux from a process running a single Python thread (the
-    ``paramem report`` command): forking a process with other Python threads (a Lightning
-    stage, a W&B run) can deadlock. Elsewhere, or when the child fails, ``join()`` draws
-    the figures itself, so an error surfaces with its own message. Figures are staged
+    ``fork=None`` forks only on Linux from a process running a single Python thread (the
+    ``paramem report`` command; forking a process with other Python threads, such as a W&B
+    run's, can deadlock); ``False`` never forks. Without a child (not forked, or the fork
+    refused for memory), or when the child fails, ``join()`` draws the figures itself, so
+    an error surfaces with its own message. Figures are staged
     under temporary names and put in place by ``publish()`` once the metrics are written:
     a report that fails leaves the folder as it was.
     """
@@ -40,7 +41,10 @@ class BackgroundFigures:
         if fork is None:
             fork = sys.platform.startswith("linux") and threading.active_count() == 1
         if fork:
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # e.g. strict overcommit refusing a second large process: draw in join()
+                return
             if pid == 0:  # the child: draw, and leave without running the parent's cleanup
                 code = 1
                 try:

@@ -90,15 +90,18 @@ def write_report(
     seed: int = 0,
     group_by: Sequence[str] = ("domain", "split"),
     wandb_run: Any = None,
+    draw_aside: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``records`` and write metrics.json, metrics.csv, roc.png, histograms.png
     into ``out_dir`` (each atomically); log to ``wandb_run`` when given. Returns the
-    metrics dict as written (groups plus "meta")."""
+    metrics dict as written (groups plus "meta"). ``draw_aside``: draw the record figures
+    in a forked child meanwhile when that is safe (``BackgroundFigures``; the ``paramem
+    report`` command), else in this process."""
     records = list(records)
     out_dir = Path(out_dir)
     methods = [m for m in discover_methods(records) if not m.startswith(CALIBRATED)]
     remove_stale_temps(out_dir)
-    with BackgroundFigures(records, out_dir) as drawing:
+    with BackgroundFigures(records, out_dir, fork=None if draw_aside else False) as drawing:
         groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
         drawing.join()
         metrics = assemble_metrics(groups, calibration, dose, methods, group_by, len(records), n_resamples, seed)
@@ -255,7 +258,7 @@ def report_main(
     records = load_score_files(scores)
     if not records:
         raise InputError(f"no score records in {', '.join(map(str, scores))}")
-    metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed)
+    metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, draw_aside=True)
     if wandb_project:
         # After the report, not before: a W&B run's threads would keep the figures from
         # being drawn beside the bootstrap, and a failed report opens no run.

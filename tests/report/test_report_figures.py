@@ -104,7 +104,8 @@ def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
 
     other = make_records(n_per_domain=20, seed=5)
     for fork in (True, False):  # the figures were drawn (by a child, or here) but never published
-        monkeypatch.setattr(build, "BackgroundFigures", lambda r, o, fork=fork: background.BackgroundFigures(r, o, fork))
+        monkeypatch.setattr(build, "BackgroundFigures",
+                            lambda r, o, fork=fork, **_: background.BackgroundFigures(r, o, fork))
         monkeypatch.setattr(build, "evaluate_report", fail)
         with pytest.raises(RuntimeError, match="bootstrap failed"):
             write_report(other, out, n_resamples=20)
@@ -127,3 +128,18 @@ def test_a_report_without_exposures_removes_an_earlier_dose_figure(tmp_path):
     (out / "dose_response.png").write_bytes(b"\x89PNG from records with exposures")
     write_report(make_records(n_per_domain=20), out, n_resamples=20)
     assert not (out / "dose_response.png").exists()
+
+
+def test_a_refused_fork_draws_in_process(tmp_path, monkeypatch):
+    import paramem.report.background as background
+
+    def refuse():
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(background.os, "fork", refuse)
+    out = tmp_path / "report"
+    with background.BackgroundFigures(make_records(n_per_domain=10), out, fork=True) as drawing:
+        assert drawing.pid is None
+        drawing.join()
+        drawing.publish()
+    assert sorted(p.name for p in out.iterdir()) == ["histograms.png", "roc.png"]
