@@ -90,18 +90,17 @@ def write_report(
     seed: int = 0,
     group_by: Sequence[str] = ("domain", "split"),
     wandb_run: Any = None,
-    draw_aside: bool = False,
+    drawing: BackgroundFigures | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``records`` and write metrics.json, metrics.csv, roc.png, histograms.png
     into ``out_dir`` (each atomically); log to ``wandb_run`` when given. Returns the
-    metrics dict as written (groups plus "meta"). ``draw_aside``: draw the record figures
-    in a forked child meanwhile when that is safe (``BackgroundFigures``; the ``paramem
-    report`` command), else in this process."""
+    metrics dict as written (groups plus "meta"). ``drawing``: the record figures already
+    being drawn aside (``paramem report``); by default they are drawn in this process."""
     records = list(records)
     out_dir = Path(out_dir)
     methods = [m for m in discover_methods(records) if not m.startswith(CALIBRATED)]
-    remove_stale_temps(out_dir)
-    with BackgroundFigures(records, out_dir, fork=None if draw_aside else False) as drawing:
+    remove_stale_temps(out_dir)  # a live child's staged figures are not stale: kept
+    with drawing or BackgroundFigures(records, out_dir, fork=False) as drawing:
         groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
         drawing.join()
         metrics = assemble_metrics(groups, calibration, dose, methods, group_by, len(records), n_resamples, seed)
@@ -121,13 +120,6 @@ def write_report(
     if warning:
         log.warning(warning)
     return metrics
-
-
-def figure_paths(out_dir: str | Path, metrics: Mapping[str, Any]) -> dict[str, str]:
-    """The figures ``write_report`` wrote into ``out_dir`` for ``metrics``, by W&B name."""
-    names = {"roc": "roc.png", "histograms": "histograms.png",
-             **({"dose_response": "dose_response.png"} if metrics.get("dose_response") else {})}
-    return {key: str(Path(out_dir) / name) for key, name in names.items()}
 
 
 def metrics_csv(metrics: Mapping[str, Any]) -> str:
@@ -258,26 +250,30 @@ def report_main(
     records = load_score_files(scores)
     if not records:
         raise InputError(f"no score records in {', '.join(map(str, scores))}")
-    metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, draw_aside=True)
-    if wandb_project:
-        # After the report, not before: a W&B run's threads would keep the figures from
-        # being drawn beside the bootstrap, and a failed report opens no run.
-        from paramem.loggers import ensure_wandb_mode
-
-        ensure_wandb_mode()  # offline without credentials: never a login prompt
-        import wandb
-
-        config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
-        run = wandb.init(project=wandb_project, job_type="report", config=config)
-        from paramem.report.wandb_log import log_to_wandb
-
+    # Fork the figure drawing first, while this process runs one thread; the W&B run (its
+    # threads, its service start) comes after, and starts while the child draws.
+    with BackgroundFigures(records, out_dir) as drawing:
+        run = _start_wandb_run(wandb_project, scores, n_resamples, seed) if wandb_project else None
         try:
-            log_to_wandb(run, metrics, records, figure_paths(out_dir, metrics))
+            metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, wandb_run=run,
+                                   drawing=drawing)
         except BaseException:
-            run.finish(exit_code=1)
+            if run is not None:
+                run.finish(exit_code=1)
             raise
-        run.finish()
+        if run is not None:
+            run.finish()
     print(format_report(metrics))
     figures = "roc.png, histograms.png" + (", dose_response.png" if metrics.get("dose_response") else "")
     print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, {figures})")
     return metrics
+
+
+def _start_wandb_run(project: str, scores: Sequence[str], n_resamples: int, seed: int) -> Any:
+    from paramem.loggers import ensure_wandb_mode
+
+    ensure_wandb_mode()  # offline without credentials: never a login prompt
+    import wandb
+
+    config = {"scores": [str(p) for p in scores], "n_resamples": n_resamples, "seed": seed}
+    return wandb.init(project=project, job_type="report", config=config)

@@ -103,14 +103,12 @@ def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
         raise RuntimeError("bootstrap failed")
 
     other = make_records(n_per_domain=20, seed=5)
+    monkeypatch.setattr(build, "evaluate_report", fail)
     for fork in (True, False):  # the figures were drawn (by a child, or here) but never published
-        monkeypatch.setattr(build, "BackgroundFigures",
-                            lambda r, o, fork=fork, **_: background.BackgroundFigures(r, o, fork))
-        monkeypatch.setattr(build, "evaluate_report", fail)
         with pytest.raises(RuntimeError, match="bootstrap failed"):
-            write_report(other, out, n_resamples=20)
+            write_report(other, out, n_resamples=20, drawing=background.BackgroundFigures(other, out, fork=fork))
         assert _pngs(out) == before
-        monkeypatch.undo()
+    monkeypatch.undo()
 
     # A child that fails to draw: the parent draws, so the real error surfaces with its message.
     monkeypatch.setattr(background, "roc_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no ROC today")))
