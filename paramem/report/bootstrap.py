@@ -138,7 +138,7 @@ def evaluate(
                 pending.setdefault((gname, key), (stream, []))[1].append((entry, s, y))
     jobs = [(stream, members[i:i + _METHODS_PER_JOB])
             for stream, members in pending.values() for i in range(0, len(members), _METHODS_PER_JOB)]
-    with ThreadPoolExecutor(max_workers=cpu_threads()) as pool:
+    with ThreadPoolExecutor(max_workers=min(_MAX_THREADS, cpu_threads())) as pool:
         for done in pool.map(lambda job: _job_intervals(*job, n_resamples, alpha), jobs):
             for entry, ci in done:
                 for m in METRICS:
@@ -149,6 +149,9 @@ def evaluate(
 # Methods bootstrapped per job: they share one draw of the resample indices, and jobs
 # stay small enough to spread over the threads.
 _METHODS_PER_JOB = 8
+# Each thread holds up to a few CHUNK_CELLS-sized count matrices (~80 MB at the bound),
+# and the parts of a job that hold the GIL keep more threads from paying off.
+_MAX_THREADS = 4
 
 
 def _job_intervals(stream: list[int], members: list, n_resamples: int, alpha: float) -> list:

@@ -251,3 +251,13 @@ def test_evaluate_rejects_bad_labels():
     recs[0]["label"] = None
     with pytest.raises(ValueError, match="arxiv-0"):
         evaluate(recs, n_resamples=0)
+
+
+def test_evaluate_does_not_depend_on_the_thread_count(monkeypatch):
+    recs = make_records(n_per_domain=40, methods=("loss", "zlib", "mink_0.2", "a", "b", "c", "d", "e", "f", "g"))
+    recs[3]["scores"]["zlib"] = None  # a second drop pattern: a second resample stream
+    results = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("PARAMEM_CPU_THREADS", threads)
+        results.append(evaluate(recs, n_resamples=200, seed=3))
+    assert results[0] == results[1] == results[2]
