@@ -153,7 +153,17 @@ def scores_as_list(argv: list[str]) -> list[str]:
 
 
 # File-system failures the user fixes (a path, permissions, space), not paramem bugs.
-_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR}
+
+
+def user_path(filename: str) -> str:
+    """The path a message names: a temporary or staged file stands for its folder."""
+    from pathlib import Path
+
+    from paramem.io import is_temp_name
+
+    path = Path(str(filename))
+    return str(path.parent) if is_temp_name(path.name) else str(path)
 
 
 def user_error(e: BaseException) -> tuple[BaseException, str] | None:
@@ -166,8 +176,8 @@ def user_error(e: BaseException) -> tuple[BaseException, str] | None:
         if isinstance(e, InputError):
             return e, str(e)
         if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS and e.filename:
-            return e, (f"{e.filename}: {e.strerror}; paramem could not use this path: check it, its permissions "
-                       f"and free space (outputs go under --run_dir)")
+            return e, (f"{user_path(e.filename)}: {e.strerror}; paramem could not use this path: check it, its "
+                       f"permissions and free space (outputs go under --run_dir; paramem report's under --out_dir)")
         e = e.__cause__ or e.__context__
     return None
 
@@ -202,6 +212,11 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
         if argv[0] == "report":  # rebuild a report from scores files, no model
             return report_cli(argv[1:])
         return lightning_cli(None if args is None else argv)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("paramem: interrupted (the same command resumes or redoes it)", file=sys.stderr)
+        sys.exit(130)
     except Exception as e:
         found = user_error(e)
         if found is None or debug:

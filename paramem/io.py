@@ -144,6 +144,11 @@ def temp_prefix(name: str, pid: int | None = None) -> str:
 _TEMP = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9-]+)\.[^.]*\.tmp$")
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file of ``temp_prefix``'s kind."""
+    return _TEMP.match(name) is not None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -151,7 +156,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:  # a zombie (exited, not yet reaped: e.g. orphaned under an init that never reaps) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (not Linux): what kill() said
+        return True
 
 
 def remove_stale_temps(folder: Path) -> list[Path]:

@@ -30,3 +30,25 @@ def test_run_dir_placeholder_is_expanded_the_same_way_by_every_reader(tmp_path):
     assert scorer.train_texts_path == str(run / "freq.txt")
     with pytest.raises(InputError, match=re.escape(f"{tmp_path / 'elsewhere' / 'pool.jsonl'}: data file not found")):
         LocalFileSource("{run_dir}/pool.jsonl").load(tmp_path / "elsewhere")  # names the expanded path
+
+
+def test_a_zombie_writers_temp_file_is_stale(tmp_path):
+    """A writer that exited but was never reaped (orphaned under an init that does not
+    reap) still answers kill(pid, 0): its leftovers must count as stale all the same."""
+    import os
+    import time
+
+    from paramem.io import remove_stale_temps, temp_prefix
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        time.sleep(0.1)  # exited, not reaped: a zombie
+        leftover = tmp_path / f"{temp_prefix('metrics.json', pid)}staged.tmp"
+        mine = tmp_path / f"{temp_prefix('metrics.csv')}staged.tmp"
+        leftover.touch()
+        mine.touch()
+        assert remove_stale_temps(tmp_path) == [leftover] and mine.exists()
+    finally:
+        os.waitpid(pid, 0)

@@ -13,6 +13,10 @@ from typing import Any, Sequence
 from paramem.io import InputError
 
 
+# More occurrences than any training stream holds: a typo or a unit error, not a dose.
+MAX_EXPOSURE = 1_000_000_000
+
+
 def _shuffled(items: list, *key: object) -> list:
     # The embedded corpus' RNG: built on random.random() alone, whose sequence Python
     # keeps across versions (random.shuffle's is not promised).
@@ -53,6 +57,8 @@ def parse_exposure(value: Any, label: int, where: str, field: str = "exposure") 
         raise InputError(f"{where}: field '{field}' must be a non-negative integer, got {value!r}") from None
     if isinstance(value, bool) or not number.is_integer() or number < 0:
         raise InputError(f"{where}: field '{field}' must be a non-negative integer, got {value!r}")
+    if number > MAX_EXPOSURE:
+        raise InputError(f"{where}: field '{field}' is {value!r}, above {MAX_EXPOSURE:,} occurrences")
     exposure = int(number)
     if label == 1 and exposure == 0:
         raise InputError(f"{where}: field '{field}' is 0 for a member (members occur at least once)")

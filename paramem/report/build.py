@@ -14,14 +14,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from paramem.io import read_jsonl, to_json_safe
-from paramem.io import InputError, atomic_write_bytes, remove_stale_temps
+from paramem.io import InputError, atomic_write_bytes, remove_stale_temps, to_json_safe
+from paramem.report.background import BackgroundFigures
+from paramem.report.bootstrap import evaluate
 from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
-from paramem.report.background import BackgroundFigures
 from paramem.report.figures import dose_response_figure
-from paramem.report.bootstrap import evaluate
 from paramem.report.metrics import METRICS, discover_methods, group_records
+from paramem.report.scores_file import load_score_files
+from paramem.report.staging import StagedFiles, folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ CSV_COLUMNS = (
 _TABLE_METRICS = (("auroc", "AUROC [95% CI]"), ("fpr@95", "FPR@95"), ("tpr@5", "TPR@5"), ("tpr@1", "TPR@1"))
 
 
+# The figures of a report, by their W&B name.
+FIGURE_FILES = {"roc": "roc.png", "histograms": "histograms.png", "dose_response": "dose_response.png"}
 # Top-level keys of metrics.json that are not evaluation groups.
 NOT_GROUPS = ("meta", "dose_response")
 
@@ -93,26 +96,30 @@ def write_report(
     drawing: BackgroundFigures | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``records`` and write metrics.json, metrics.csv, roc.png, histograms.png
-    into ``out_dir`` (each atomically); log to ``wandb_run`` when given. Returns the
-    metrics dict as written (groups plus "meta"). ``drawing``: the record figures already
-    being drawn aside (``paramem report``); by default they are drawn in this process."""
+    (and dose_response.png with exposures) into ``out_dir``: staged, then put in place
+    together under a lock on the folder (``paramem.report.staging``); log to ``wandb_run``
+    when given. Returns the metrics dict as written (groups plus "meta"). ``drawing``: the
+    record figures already being drawn aside (``paramem report``); by default they are
+    drawn in this process."""
     records = list(records)
     out_dir = Path(out_dir)
     methods = [m for m in discover_methods(records) if not m.startswith(CALIBRATED)]
-    remove_stale_temps(out_dir)  # a live child's staged figures are not stale: kept
-    with drawing or BackgroundFigures(records, out_dir, fork=False) as drawing:
+    with folder_lock(out_dir), StagedFiles(out_dir) as staged, \
+            drawing or BackgroundFigures(records, out_dir, fork=False) as drawing:
+        remove_stale_temps(out_dir)  # a live child's staged figures are not stale: kept
         groups, calibration, dose = evaluate_report(records, methods, group_by, n_resamples, seed)
-        drawing.join()
         metrics = assemble_metrics(groups, calibration, dose, methods, group_by, len(records), n_resamples, seed)
         text = json.dumps(to_json_safe(metrics), indent=2, allow_nan=False) + "\n"
-        atomic_write_bytes(out_dir / "metrics.json", text.encode())
-        atomic_write_bytes(out_dir / "metrics.csv", metrics_csv(metrics).encode())
-        figures = drawing.publish()
+        atomic_write_bytes(staged.path("metrics.json"), text.encode())
+        atomic_write_bytes(staged.path("metrics.csv"), metrics_csv(metrics).encode())
+        if dose:
+            dose_response_figure(metrics, staged.path("dose_response.png"))
+        drawing.join(staged)
+        # Every file of this report at once; an earlier report's dose figure goes with
+        # them when these records have no exposures.
+        written = staged.commit(remove=() if dose else ("dose_response.png",))
+    figures = {key: written[name] for key, name in FIGURE_FILES.items() if name in written}
     warning = (metrics["meta"]["warnings"] or [None])[0]
-    if dose:
-        figures["dose_response"] = dose_response_figure(metrics, out_dir / "dose_response.png")
-    else:  # an earlier report's, from records that had exposures: not these metrics' figure
-        (out_dir / "dose_response.png").unlink(missing_ok=True)
     if wandb_run is not None:
         from paramem.report.wandb_log import log_to_wandb  # W&B only where a run logs
 
@@ -204,49 +211,18 @@ def format_table(metrics: Mapping[str, Any], group: str = "all", methods: Sequen
     return "\n".join(lines)
 
 
-def load_score_files(paths: str | Path | Sequence[str | Path]) -> list[dict]:
-    """Records from one or more scores.jsonl files, in file order.
-
-    A uid seen again with identical content is kept once (the same job merged twice);
-    with different content it is an error naming both places. Malformed lines raise
-    ValueError naming file and line.
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    seen: dict[str, tuple[dict, str]] = {}
-    records: list[dict] = []
-    for path in paths:
-        for line_no, record in read_jsonl(path):
-            where = f"{path}:{line_no}"
-            _check_record(record, where)
-            for key in ("domain", "split"):  # strings everywhere, as the stages write them
-                if record.get(key) is not None:
-                    record[key] = str(record[key])
-            uid = str(record["uid"])
-            if uid in seen:
-                first, first_where = seen[uid]
-                if first != record:
-                    raise InputError(f"uid {uid!r} has different content in {first_where} and {where}")
-                continue
-            seen[uid] = (record, where)
-            records.append(record)
-    return records
-
-
-def _check_record(record: Mapping, where: str) -> None:
-    if "uid" not in record:
-        raise InputError(f"{where}: record has no 'uid'")
-    if record.get("label") not in (0, 1):
-        raise InputError(f"{where}: 'label' must be 0 or 1, got {record.get('label')!r}")
-    if not isinstance(record.get("scores"), dict):
-        raise InputError(f"{where}: 'scores' must be an object of method -> number")
-
-
 def report_main(
     scores: list[str], out_dir: str, n_resamples: int = 1000, seed: int = 0, wandb_project: str | None = None
 ) -> dict[str, Any]:
     """Rebuild the report from existing scores files (no model is loaded); prints the
     table of group "all" and returns the metrics dict."""
+    if n_resamples < 0 or seed < 0:
+        raise InputError(f"--n_resamples ({n_resamples}) and --seed ({seed}) must be >= 0")
+    if not str(out_dir).strip():
+        raise InputError("--out_dir is empty: name the folder the report goes to")
+    if 0 < n_resamples < 100:
+        print(f"[paramem] --n_resamples {n_resamples}: percentile intervals from so few resamples are rough "
+              f"(the default is 1000; 0 skips them)")
     records = load_score_files(scores)
     if not records:
         raise InputError(f"no score records in {', '.join(map(str, scores))}")

@@ -9,9 +9,10 @@ import stat
 
 import pytest
 
-from paramem.report.build import format_table, load_score_files, report_main, write_report
+from paramem.report.build import format_table, report_main, write_report
 from paramem.report.bootstrap import evaluate
 from paramem.report.metrics import METRICS
+from paramem.report.scores_file import load_score_files
 from tests.report.helpers import make_records
 
 REQUIRED_CSV = ["group", "method", "metric", "value", "ci_low", "ci_high", "n_members", "n_nonmembers", "defined"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -78,66 +80,110 @@ def _pngs(folder):
 
 def test_figures_of_a_forked_child_equal_those_drawn_in_process(tmp_path):
     from paramem.report.background import BackgroundFigures
+    from paramem.report.staging import StagedFiles
 
     recs = make_records(n_per_domain=20)
     for fork, folder in ((True, tmp_path / "forked"), (False, tmp_path / "inline")):
-        with BackgroundFigures(recs, folder, fork=fork) as drawing:
+        with StagedFiles(folder) as staged, BackgroundFigures(recs, folder, fork=fork) as drawing:
             assert (drawing.pid is not None) == fork
-            drawing.join()
-            assert sorted(p.name for p in folder.iterdir())[0].startswith(".")  # staged, not yet in place
-            paths = drawing.publish()
-        assert paths == {"roc": str(folder / "roc.png"), "histograms": str(folder / "histograms.png")}
+            drawing.join(staged)
+            assert all(p.name.startswith(".") for p in folder.iterdir())  # staged, not yet in place
+            paths = staged.commit()
+        assert paths == {"roc.png": str(folder / "roc.png"), "histograms.png": str(folder / "histograms.png")}
     assert _pngs(tmp_path / "forked") == _pngs(tmp_path / "inline")  # and nothing else left in either
 
 
-def test_a_failing_report_leaves_the_folder_as_it_was(tmp_path, monkeypatch):
-    import paramem.report.build as build
-    import paramem.report.background as background
+@pytest.fixture
+def earlier_report(tmp_path):
+    """A folder holding a complete report with exposures, and its files' bytes."""
     from paramem.report.build import write_report
 
     out = tmp_path / "report"
-    write_report(make_records(n_per_domain=20), out, n_resamples=20)
-    before = _pngs(out)
+    recs = make_records(n_per_domain=20)
+    for i, r in enumerate(recs):
+        r["exposure"] = 1 + i % 2 if r["label"] == 1 else 0
+    write_report(recs, out, n_resamples=20)
+    before = _pngs(out)  # every file, hidden ones included
+    assert "dose_response.png" in before and "metrics.json" in before
+    return out, before
 
-    def fail(*args, **kwargs):
-        raise RuntimeError("bootstrap failed")
 
+def _fail(*args, **kwargs):
+    raise RuntimeError("failed midway")
+
+
+@pytest.mark.parametrize("where", ["evaluate_report", "dose_response_figure"])
+def test_a_failing_report_leaves_the_folder_as_it_was(earlier_report, monkeypatch, where):
+    import paramem.report.background as background
+    import paramem.report.build as build
+
+    out, before = earlier_report
     other = make_records(n_per_domain=20, seed=5)
-    monkeypatch.setattr(build, "evaluate_report", fail)
-    for fork in (True, False):  # the figures were drawn (by a child, or here) but never published
-        with pytest.raises(RuntimeError, match="bootstrap failed"):
-            write_report(other, out, n_resamples=20, drawing=background.BackgroundFigures(other, out, fork=fork))
+    for r in other:
+        r["exposure"] = 3 if r["label"] == 1 else 0
+    monkeypatch.setattr(build, where, _fail)  # before the metrics are staged, or after
+    for fork in (True, False):  # the figures were drawn (by a child, or here) but never put in place
+        with pytest.raises(RuntimeError, match="failed midway"):
+            build.write_report(other, out, n_resamples=20, drawing=background.BackgroundFigures(other, out, fork=fork))
         assert _pngs(out) == before
-    monkeypatch.undo()
 
-    # A child that fails to draw: the parent draws, so the real error surfaces with its message.
+
+def test_a_child_that_fails_to_draw_surfaces_the_error_and_leaves_nothing(earlier_report, monkeypatch):
+    import paramem.report.background as background
+    from paramem.report.staging import StagedFiles
+
+    out, before = earlier_report
     monkeypatch.setattr(background, "roc_figure", lambda *a, **k: (_ for _ in ()).throw(ValueError("no ROC today")))
-    with pytest.raises(ValueError, match="no ROC today"):
-        with background.BackgroundFigures(other, out, fork=True) as drawing:
-            drawing.join()
+    with pytest.raises(ValueError, match="no ROC today"):  # the child failed; the parent drew and raised
+        with StagedFiles(out) as staged, background.BackgroundFigures(make_records(), out, fork=True) as drawing:
+            drawing.join(staged)
     assert _pngs(out) == before
 
 
-def test_a_report_without_exposures_removes_an_earlier_dose_figure(tmp_path):
+def test_an_error_while_the_child_draws_stops_it_and_removes_its_files(earlier_report):
+    import paramem.report.background as background
+
+    out, before = earlier_report
+    with pytest.raises(RuntimeError, match="failed midway"):
+        with background.BackgroundFigures(make_records(n_per_domain=200), out, fork=True) as drawing:
+            child = drawing.pid
+            _fail()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, 0)  # reaped already
+    assert _pngs(out) == before
+
+
+def test_a_second_report_in_the_same_folder_is_one_clear_error(earlier_report):
+    from paramem.io import InputError
+    from paramem.report.build import write_report
+    from paramem.report.staging import folder_lock
+
+    out, before = earlier_report
+    with folder_lock(out):  # a report running there
+        with pytest.raises(InputError, match="another paramem report is writing there"):
+            write_report(make_records(seed=9), out, n_resamples=20)
+    assert _pngs(out) == before
+
+
+def test_a_report_without_exposures_removes_an_earlier_dose_figure(earlier_report):
     from paramem.report.build import write_report
 
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "dose_response.png").write_bytes(b"\x89PNG from records with exposures")
+    out, _ = earlier_report
     write_report(make_records(n_per_domain=20), out, n_resamples=20)
-    assert not (out / "dose_response.png").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["histograms.png", "metrics.csv", "metrics.json", "roc.png"]
 
 
 def test_a_refused_fork_draws_in_process(tmp_path, monkeypatch):
     import paramem.report.background as background
+    from paramem.report.staging import StagedFiles
 
     def refuse():
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(background.os, "fork", refuse)
     out = tmp_path / "report"
-    with background.BackgroundFigures(make_records(n_per_domain=10), out, fork=True) as drawing:
-        assert drawing.pid is None
-        drawing.join()
-        drawing.publish()
+    with StagedFiles(out) as staged, background.BackgroundFigures(make_records(n_per_domain=10), out, fork=True) as d:
+        assert d.pid is None
+        d.join(staged)
+        staged.commit()
     assert sorted(p.name for p in out.iterdir()) == ["histograms.png", "roc.png"]

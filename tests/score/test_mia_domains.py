@@ -29,7 +29,7 @@ def test_numeric_domains_through_mia_with_wandb(tiny_run, tmp_path):
 
 
 def test_wandb_table_and_report_files_take_any_domain_value(tmp_path):
-    from paramem.report.build import load_score_files
+    from paramem.report.scores_file import load_score_files
     from paramem.report.wandb_log import log_to_wandb
 
     class Run:
