@@ -74,6 +74,10 @@ BAD_RECORDS = [  # (a record or its JSON line, what the one-line error must say)
     ({"uid": "x", "label": 1, "exposure": 1e20, "scores": {}}, "above 1,000,000,000 occurrences"),
     ({"uid": "x", "label": 0, "exposure": [1], "scores": {}}, "field 'exposure' must be a non-negative integer"),
     ({"uid": "x", "label": 1, "scores": {}}, "1 of 2 members have an exposure"),  # the first record has one
+    ({"uid": "x", "label": 1, "exposure": None, "scores": {}}, "1 of 2 members have an exposure"),
+    ({"uid": "x", "label": 1, "exposure": "", "scores": {}}, "1 of 2 members have an exposure"),
+    ('{"uid": "x", "label": 1, "scores": {"loss": 1' + "0" * 400 + '}}', "scores.loss is out of range (100000000000... (401 digits))"),
+    ({"uid": "x", "label": True, "scores": {}}, "'label' must be 0 or 1, got True"),
 ]
 
 

@@ -49,7 +49,7 @@ def check_record(record: dict, where: str) -> None:
         raise InputError(f"{where}: record has no 'uid'")
     if isinstance(record["uid"], bool) or not isinstance(record["uid"], (str, int)):
         raise InputError(f"{where}: 'uid' must be a string or an integer, got {record['uid']!r}")
-    if record.get("label") not in (0, 1):
+    if isinstance(record.get("label"), bool) or record.get("label") not in (0, 1):
         raise InputError(f"{where}: 'label' must be 0 or 1, got {record.get('label')!r}")
     scores = record.get("scores")
     if not isinstance(scores, dict):
@@ -59,7 +59,18 @@ def check_record(record: dict, where: str) -> None:
             raise InputError(f"{where}: method name {method!r}: the prefix {CALIBRATED!r} is the report's own")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise InputError(f"{where}: scores.{method} must be a number or null, got {value!r}")
-        if isinstance(value, float) and math.isinf(value):  # a literal like 1e999 parses to inf
-            raise InputError(f"{where}: scores.{method} is out of range ({value!r}); use null for no score")
-    if record.get("exposure") is not None:
-        record["exposure"] = parse_exposure(record["exposure"], record["label"], where)
+        if value is not None and not _fits_float(value):  # 1e999 parses to inf; a 400-digit int overflows
+            text = repr(value) if len(repr(value)) <= 24 else f"{repr(value)[:12]}... ({len(repr(value))} digits)"
+            raise InputError(f"{where}: scores.{method} is out of range ({text}); use null for no score")
+    exposure = parse_exposure(record.get("exposure"), record["label"], where)
+    if exposure is None:  # null or "" is no exposure, as a missing key (check_consistent then sees it)
+        record.pop("exposure", None)
+    else:
+        record["exposure"] = exposure
+
+
+def _fits_float(value: int | float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
