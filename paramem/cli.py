@@ -14,9 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from pathlib import Path
 
 from paramem import __version__
-from paramem.io import InputError
+from paramem.io import InputError, is_temp_name
 
 COMMANDS = {
     "fit": "train or fine-tune the target model on the members (paramem.fit.CausalLMFit)",
@@ -158,10 +159,6 @@ _USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.E
 
 def user_path(filename: str) -> str:
     """The path a message names: a temporary or staged file stands for its folder."""
-    from pathlib import Path
-
-    from paramem.io import is_temp_name
-
     path = Path(str(filename))
     return str(path.parent) if is_temp_name(path.name) else str(path)
 

@@ -71,9 +71,9 @@ def bootstrap_ci(
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     s, y, _ = clean(scores, labels)
-    if undefined_reason(*class_sizes(y), 0):
-        return {}
     n_pos, n_neg = class_sizes(y)
+    if undefined_reason(n_pos, n_neg, 0):
+        return {}
     draws = draw_resamples(n_pos, n_neg, n_resamples, np.random.default_rng(seed))
     return _intervals(s, y, _counted(draws, n_pos, n_neg), alpha)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from paramem.io import InputError, atomic_write_bytes, remove_stale_temps, to_json_safe
-from paramem.report.background import BackgroundFigures
+from paramem.report.background import RECORD_FIGURES, BackgroundFigures
 from paramem.report.bootstrap import evaluate
 from paramem.report.calibrate import PREFIX as CALIBRATED, calibrated_records
 from paramem.report.dose import dose_summary, exposure_groups, format_dose_table, representatives
@@ -34,7 +34,7 @@ _TABLE_METRICS = (("auroc", "AUROC [95% CI]"), ("fpr@95", "FPR@95"), ("tpr@5", "
 
 
 # The figures of a report, by their W&B name.
-FIGURE_FILES = {"roc": "roc.png", "histograms": "histograms.png", "dose_response": "dose_response.png"}
+FIGURE_FILES = {**RECORD_FIGURES, "dose_response": "dose_response.png"}
 # Top-level keys of metrics.json that are not evaluation groups.
 NOT_GROUPS = ("meta", "dose_response")
 
@@ -240,8 +240,8 @@ def report_main(
         if run is not None:
             run.finish()
     print(format_report(metrics))
-    figures = "roc.png, histograms.png" + (", dose_response.png" if metrics.get("dose_response") else "")
-    print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, {figures})")
+    figures = [name for key, name in FIGURE_FILES.items() if key != "dose_response" or metrics.get("dose_response")]
+    print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, {', '.join(figures)})")
     return metrics
 
 
