@@ -73,10 +73,11 @@ class GenerateClock:
 
 
 def make_stage(model, tok, prompt_tokens: int, device: str, run_dir: str) -> ParaphraseGenerator:
-    gen = ParaphraseGenerator(run_dir=run_dir, model="<in-memory>", mode="beam_single_prompt",
-                              num_paraphrases=K, num_beams=BEAMS, soft_sampling=True, templates="compact",
-                              max_prompt_tokens=prompt_tokens, semantic_similarity=False,
-                              min_semantic_similarity=None)
+    gen = ParaphraseGenerator(run_dir=run_dir, model="<in-memory>", max_prompt_tokens=prompt_tokens,
+                              decoding={"mode": "beam_single_prompt", "num_paraphrases": K, "num_beams": BEAMS,
+                                        "soft_sampling": True},
+                              prompt={"templates": "compact"},
+                              gate={"semantic_similarity": False, "min_semantic_similarity": None})
     return in_memory(gen, model, tok, device)
 
 

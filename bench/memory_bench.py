@@ -101,11 +101,11 @@ def stage_cmd(stage: str, run_dir: Path, model: Path, n: int, batch_size: int) -
            "--run_dir", str(run_dir), *COMMON, "--model.init_args.model", str(model),
            "--data.init_args.batch_size", str(batch_size)]
     if stage == "paraphrase":
-        cmd += ["--model.init_args.mode", "greedy_Nprompts", "--model.init_args.num_paraphrases", "1",
-                "--model.init_args.soft_sampling", "false", "--model.init_args.max_prompt_tokens", "24",
+        cmd += ["--model.init_args.decoding.mode", "greedy_Nprompts", "--model.init_args.decoding.num_paraphrases", "1",
+                "--model.init_args.decoding.soft_sampling", "false", "--model.init_args.max_prompt_tokens", "24",
                 # The gate off: every non-identical candidate feeds the align stage, the workload measured.
-                "--model.init_args.semantic_similarity", "false", "--model.init_args.min_semantic_similarity", "null",
-                "--model.init_args.edit_similarity_range", "null", "--model.init_args.check_entities", "false",
+                "--model.init_args.gate", "{semantic_similarity: false, min_semantic_similarity: null, "
+                "edit_similarity_range: null, check_entities: false}",
                 "--data.init_args.source.init_args.n_members", str(n // 2),
                 "--data.init_args.source.init_args.n_nonmembers", str(n - n // 2),
                 "--data.init_args.source.init_args.n_teach", "0"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ The whole method on the embedded default (a tiny model, minutes on a laptop CPU)
   paramem report  --scores '[runs/demo/scores.jsonl]' --out_dir runs/report
 
 Repeated --config files compose (later ones override); any key can be set on the command
-line (--model.init_args.num_beams 5). A user error is one `paramem: error:` line; --debug
+line (--model.init_args.decoding.num_beams 5). A user error is one `paramem: error:` line; --debug
 (or PARAMEM_DEBUG=1) keeps the traceback. Without a GPU, PARAMEM_CPU_THREADS sets torch's
 threads per process. README.md documents every stage, output schema and recipe.
 """
@@ -92,6 +93,20 @@ def lightning_cli(args: list[str] | None):
 
     from paramem.loggers import report_wandb_runs
 
+    class ParamemParser(LightningArgumentParser):
+        def error(self, message: str, ex: Exception | None = None):
+            # A settings group checks its values while jsonargparse builds it from the
+            # config: its InputError names the key and range, so it stays one line.
+            found = user_error(ex) if ex is not None else None
+            if found is not None:
+                raise found[0]
+            null_field = re.search(r"NestedArg\(key='(\w+)\.(\w+)', val=None\)", message)
+            if null_field:  # jsonargparse takes no null for one field of a group given alone
+                group, field = null_field.groups()
+                raise InputError(f"model.init_args.{group}.{field}: set a group's field to null with the group's "
+                                 f"mapping, --model.init_args.{group} '{{{field}: null}}' (other fields are kept)")
+            super().error(message, ex)
+
     class ParamemCLI(LightningCLI):
         def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
             parser.add_argument("--run_dir", type=str, default="lightning_logs/paramem",
@@ -125,7 +140,7 @@ def lightning_cli(args: list[str] | None):
         def after_predict(self) -> None:
             report_wandb_runs(self.trainer.loggers)
 
-    return ParamemCLI(subclass_mode_model=True, subclass_mode_data=True, save_config_kwargs={"overwrite": True},
+    return ParamemCLI(parser_class=ParamemParser, subclass_mode_model=True, subclass_mode_data=True, save_config_kwargs={"overwrite": True},
                       parser_kwargs={"prog": "paramem", "description": HELP.split("\n\n")[0]}, args=args)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -16,6 +17,7 @@ import torch
 
 from paramem.io import InputError
 from paramem.models.loading import load_causal_lm, load_tokenizer
+from paramem.settings import leaves
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,12 @@ class PredictStage(pl.LightningModule):
         if not isinstance(max_length, int) or max_length < 2:
             raise InputError(f"model.init_args.{self.max_length_setting} is {max_length!r}: it must be an integer "
                              f">= 2 (a text needs a first token and at least one token to predict)")
-        # Records the constructor arguments of the concrete stage too (its frame is above this one).
+        # Records the constructor arguments of the concrete stage too (its frame is above this one);
+        # a settings group is kept as the plain mapping of its fields (loggers, hparams.yaml).
         self.save_hyperparameters()
+        for name, value in list(self.hparams.items()):
+            if is_dataclass(value) and not isinstance(value, type):
+                self.hparams[name] = asdict(value)
         from paramem.textbatch import special_tokens_kwargs
 
         try:
@@ -99,7 +105,7 @@ class PredictStage(pl.LightningModule):
                 value = self.model_fingerprint()
             elif name in self.model_settings and value is not None:
                 value = self.model_fingerprint(value)
-            signature[name] = value
+            signature.update(leaves(name, value))  # a group: one entry per leaf setting
         signature.update(self.signature_extra())
         return signature
 

@@ -109,7 +109,7 @@ def test_one_class_evaluation_is_undefined_not_zero(tiny_run, tmp_path):
     data.write_text("".join(json.dumps({"uid": str(i), "text": f"Member text number {i} here.", "label": 1})
                             + "\n" for i in range(4)))
     run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(run_dir), *NO_LOG,
-             "--model.init_args.n_resamples", "10", "--data.init_args.source", "paramem.data.LocalFileSource",
+             "--model.init_args.report.n_resamples", "10", "--data.init_args.source", "paramem.data.LocalFileSource",
              "--data.init_args.source.init_args.path", str(data)])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     loss = metrics["all"]["loss"]

@@ -86,7 +86,7 @@ def test_align_recomputes_samples_whose_paraphrases_changed(tiny_run, tmp_path, 
 
 
 def _mia(run_dir, data):
-    _stage("mia/tiny.yaml", run_dir, data, "--model.init_args.n_resamples", "10",
+    _stage("mia/tiny.yaml", run_dir, data, "--model.init_args.report.n_resamples", "10",
            "--model.init_args.methods", "[loss, zlib]")
     return json.loads((run_dir / "metrics.json").read_text())["all"]["loss"]
 

@@ -49,7 +49,7 @@ def test_no_token_lands_in_any_file(tiny_run, tmp_path):
     for config in ("align/tiny.yaml", "mia/tiny.yaml"):
         run_subprocess(["predict", "--config", str(CONFIGS / config), "--run_dir", str(run_dir), *TINY_SOURCE,
                         "--trainer.enable_progress_bar", "false", "--model.init_args.model", str(run_dir / "model")]
-                       + (["--model.init_args.n_resamples", "10"] if "mia" in config else []),
+                       + (["--model.init_args.report.n_resamples", "10"] if "mia" in config else []),
                        cwd=tmp_path, env=env)
     scanned = 0
     for path in tmp_path.rglob("*"):

@@ -25,12 +25,12 @@ def _copy_model(src, dst):
     return dst
 
 
-HARD = ["--model.init_args.soft_sampling", "false"]
+HARD = ["--model.init_args.decoding.soft_sampling", "false"]
 MODES = [
     ("greedy_Nprompts", HARD),
     ("beam_single_prompt", HARD),
-    ("beam_single_prompt", ["--model.init_args.soft_sampling", "true"]),
-    ("beam_Nprompts", [*HARD, "--model.init_args.num_beams", "2"]),
+    ("beam_single_prompt", ["--model.init_args.decoding.soft_sampling", "true"]),
+    ("beam_Nprompts", [*HARD, "--model.init_args.decoding.num_beams", "2"]),
     ("nucleus_Nprompts", HARD),
 ]
 
@@ -38,7 +38,7 @@ MODES = [
 @pytest.mark.parametrize("mode,extra", MODES, ids=[m + ("+soft" if "true" in e else "") for m, e in MODES])
 def test_paraphrase_modes_schema(tiny_run, tmp_path, mode, extra):
     run_dir = _copy_model(tiny_run, tmp_path)
-    rows = _para(run_dir, "--model.init_args.mode", mode, *extra, "--data.init_args.max_samples", "3")
+    rows = _para(run_dir, "--model.init_args.decoding.mode", mode, *extra, "--data.init_args.max_samples", "3")
     assert len(rows) == 6 and [r["uid"] for r in rows] == sorted(r["uid"] for r in rows)
     for r in rows:
         assert set(r) >= {"uid", "label", "domain", "text", "paraphrases", "n_valid", "settings"}
@@ -67,7 +67,7 @@ def test_paraphrase_resume_equals_uninterrupted(tiny_run, tmp_path):
         row["settings"].pop("paraphraser")  # the model path names the run dir
     assert resumed == full
     with pytest.raises(InputError, match="other settings.*num_beams"):
-        _para(part_dir, "--model.init_args.num_beams", "4")
+        _para(part_dir, "--model.init_args.decoding.num_beams", "4")
 
 
 def test_alignment_and_scores_schema(tiny_run, tmp_path):
@@ -85,7 +85,7 @@ def test_alignment_and_scores_schema(tiny_run, tmp_path):
         assert math.isclose(r["cosine"], sum(r["cosines"]) / 3, rel_tol=1e-9)
         assert -1 <= r["cosine"] <= 1 and r["cosine"] != 1.0
     run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(run_dir), *src, *QUIET,
-             "--model.init_args.n_resamples", "50"])
+             "--model.init_args.report.n_resamples", "50"])
     scores = read_jsonl(run_dir / "scores.jsonl")
     assert len(scores) == 32
     methods = set(scores[0]["scores"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from transformers import (
@@ -26,7 +26,9 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from paramem.io import InputError
 from paramem.paraphrase.processors import GumbelNoise, Renormalize, RowLengthWindow, uid_seed
+from paramem.settings import PREFIX, check_choice, check_number
 
 __all__ = [
     "MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config",
@@ -41,9 +43,23 @@ _NUCLEUS = {"temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 
 
 @dataclass
 class DecodingSettings:
-    """Decoding parameters; ``None`` sampling fields take the mode's DESIGN.md default."""
+    """Decoding of the paraphrase stage (``model.init_args.decoding``); ``None`` sampling
+    fields take the mode's DESIGN.md default.
 
-    mode: str
+    Args:
+        mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts.
+        num_paraphrases: candidates per sample (K), >= 1.
+        num_beams: beams (beam modes), >= 2; beam_single_prompt needs >= num_paraphrases.
+        soft_sampling: stochastic beam search (beam_single_prompt only).
+        temperature: > 0 (sampled decoding only).
+        top_p: in (0, 1] (sampled decoding only).
+        top_k: >= 0, 0 = off (sampled decoding only).
+        repetition_penalty: > 0.
+        length_penalty: beam search length penalty.
+        seed: >= 0; a sample's paraphrases depend on (seed, uid) only.
+    """
+
+    mode: str = "beam_single_prompt"
     num_paraphrases: int = 3
     num_beams: int = 3
     soft_sampling: bool = False
@@ -52,51 +68,44 @@ class DecodingSettings:
     top_k: int | None = None
     repetition_penalty: float | None = None
     length_penalty: float = 1.0
-    max_prompt_tokens: int = 512
     seed: int = 0
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ValueError(f"decoding mode {self.mode!r} is not one of {MODES}")
+        key = f"{PREFIX}.decoding"
+        check_choice(f"{key}.mode", self.mode, MODES)
         k = self.num_paraphrases
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"num_paraphrases must be an int >= 1, got {k!r}")
+        check_number(f"{key}.num_paraphrases", k, 1, integer=True)
         if self.soft_sampling and self.mode != "beam_single_prompt":
-            raise ValueError(f"soft_sampling applies to beam_single_prompt only, not {self.mode}")
-        if self.mode in ("beam_single_prompt", "beam_Nprompts"):
-            if self.num_beams < 2:
-                raise ValueError(f"{self.mode} needs num_beams >= 2, got {self.num_beams}")
+            raise InputError(f"{key}.soft_sampling applies to beam_single_prompt only, not {self.mode}")
+        if self.is_beam:
+            check_number(f"{key}.num_beams", self.num_beams, 2, integer=True)
             if self.mode == "beam_single_prompt" and self.num_beams < k:
-                raise ValueError(
-                    f"beam_single_prompt returns num_paraphrases={k} beams, so num_beams must be >= {k} "
-                    f"(got num_beams={self.num_beams})"
-                )
+                raise InputError(f"{key}.num_beams is {self.num_beams}: beam_single_prompt returns "
+                                 f"num_paraphrases={k} beams, so num_beams must be >= {k}")
         sampled = self.is_sampled
         if not sampled:
             given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
             if given:
-                raise ValueError(
-                    f"{given} only affect sampling (nucleus_Nprompts, or beam_single_prompt with "
-                    f"soft_sampling=True); mode {self.mode} is deterministic"
-                )
+                raise InputError(f"{key}: {given} only affect sampling (nucleus_Nprompts, or beam_single_prompt "
+                                 f"with soft_sampling=True); mode {self.mode} is deterministic")
+        resolved = self.resolve()  # the knobs as applied
+        check_number(f"{key}.temperature", resolved.temperature, 0, low_open=True, optional=True)
+        check_number(f"{key}.top_p", resolved.top_p, 0, 1, low_open=True, optional=True)
+        check_number(f"{key}.top_k", resolved.top_k, 0, integer=True, optional=True)
+        check_number(f"{key}.repetition_penalty", resolved.repetition_penalty, 0, low_open=True)
+        check_number(f"{key}.length_penalty", self.length_penalty)
+        check_number(f"{key}.seed", self.seed, 0, integer=True)
+
+    def resolve(self) -> DecodingSettings:
+        """A copy with every ``None`` sampling knob set to the mode's DESIGN.md default. The
+        instance itself keeps what was given: it is also the default jsonargparse shows and
+        merges a config into, so filling it in place would fix one mode's defaults for all."""
+        sampled = self.is_sampled
         defaults = _SOFT_BEAM if self.mode == "beam_single_prompt" and sampled else _NUCLEUS
-        for name in ("temperature", "top_p", "top_k"):
-            if sampled and getattr(self, name) is None:
-                setattr(self, name, defaults[name])
+        filled = {n: defaults[n] for n in ("temperature", "top_p", "top_k") if sampled and getattr(self, n) is None}
         if self.repetition_penalty is None:
-            self.repetition_penalty = defaults["repetition_penalty"] if sampled else 1.0
-        if self.temperature is not None and not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 0):
-            raise ValueError(f"top_k must be an int >= 0 (0 = off), got {self.top_k!r}")
-        if not self.repetition_penalty > 0:
-            raise ValueError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
-        if self.max_prompt_tokens < 1:
-            raise ValueError(f"max_prompt_tokens must be >= 1, got {self.max_prompt_tokens}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+            filled["repetition_penalty"] = defaults["repetition_penalty"] if sampled else 1.0
+        return replace(self, **filled) if filled else self
 
     @property
     def is_sampled(self) -> bool:
@@ -159,6 +168,7 @@ def generation_config(settings: DecodingSettings, min_new, max_new, pad_id: int,
     """
     if pad_id is None:
         raise ValueError("the paraphraser tokenizer has no pad token: set it (e.g. to EOS) with padding_side='left'")
+    settings = settings.resolve()
     lo, hi = _as_list(min_new), _as_list(max_new)
     if len(lo) != len(hi) or any(a > b for a, b in zip(lo, hi)) or min(lo) < 0:
         raise ValueError(f"need 0 <= min_new <= max_new per row, got {lo} and {hi}")
@@ -200,6 +210,7 @@ def logits_processors(settings: DecodingSettings, row_uids: Sequence[str], promp
     HF runs its own repetition penalty (from the config) before these; beam search feeds
     them log_softmax(logits), greedy/sampling feeds raw logits.
     """
+    settings = settings.resolve()
     n = len(row_uids)
     lo, hi = _as_list(min_new, n), _as_list(max_new, n)
     if len(lo) != n or len(hi) != n:

@@ -14,8 +14,11 @@ Reasons, in the order they are checked:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from paramem.paraphrase.cleaning import edit_similarity, normalized
+from paramem.io import InputError
+from paramem.settings import PREFIX, check_number
 
 # Stage and shipped-config defaults (issue #12): MiniLM cosine >= 0.8 and InDel ratio in
 # [0.6, 0.98]; the corpus' own reference near-duplicates lie at 0.97-0.997 and 0.6-0.97.
@@ -52,17 +55,51 @@ def entities_kept(candidate: str, original: str) -> bool:
     return True
 
 
-def check_edit_range(edit_range) -> tuple[float, float] | None:
+def check_edit_range(edit_range, key: str = f"{PREFIX}.gate.edit_similarity_range") -> tuple[float, float] | None:
     """``None`` (off) or a validated (low, high) pair with 0 <= low <= high <= 1."""
     if edit_range is None:
         return None
     try:
         low, high = (float(x) for x in edit_range)
     except (TypeError, ValueError):
-        raise ValueError(f"edit_similarity_range must be [low, high] or null, got {edit_range!r}") from None
+        raise InputError(f"{key} is {edit_range!r}: it must be [low, high] or null") from None
     if not 0.0 <= low <= high <= 1.0:
-        raise ValueError(f"edit_similarity_range needs 0 <= low <= high <= 1, got {edit_range!r}")
+        raise InputError(f"{key} is {edit_range!r}: it needs 0 <= low <= high <= 1")
     return low, high
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """The near-duplicate gate (``model.init_args.gate``).
+
+    Args:
+        min_words: a candidate needs at least this many words (``too_short``), >= 0.
+        semantic_similarity: score candidates with all-MiniLM-L6-v2 (recorded as ``similarity``).
+        min_semantic_similarity: ``low_similarity`` below this cosine, in [-1, 1]; null = off.
+        edit_similarity_range: [low, high] InDel ratio in [0, 1] (``too_different`` /
+            ``too_close``); null = off.
+        check_entities: names and numbers must survive (``entity_changed``); null = on for
+            the embedded corpus only.
+    """
+
+    min_words: int = 3
+    semantic_similarity: bool = True
+    min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC
+    edit_similarity_range: list[float] | None = field(default_factory=lambda: list(DEFAULT_EDIT_RANGE))
+    check_entities: bool | None = None
+
+    def __post_init__(self):
+        key = f"{PREFIX}.gate"
+        check_number(f"{key}.min_words", self.min_words, 0, integer=True)
+        check_number(f"{key}.min_semantic_similarity", self.min_semantic_similarity, -1.0, 1.0, optional=True)
+        if self.min_semantic_similarity is not None and not self.semantic_similarity:
+            raise InputError(f"{key}.min_semantic_similarity needs {key}.semantic_similarity: true "
+                             f"(or switch the semantic gate off with min_semantic_similarity: null)")
+        check_edit_range(self.edit_similarity_range)
+
+    @property
+    def edit_range(self) -> tuple[float, float] | None:
+        return check_edit_range(self.edit_similarity_range)
 
 
 def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,

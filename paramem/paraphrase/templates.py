@@ -166,3 +166,38 @@ def _examples(raw, source: str) -> tuple[tuple[str, str], ...]:
 
 def _make(name: str, text: str, family: str, source: str, examples) -> Template:
     return Template(name=name, text=text, family=family, source=source, examples=examples)
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    """How the paraphraser is prompted (``model.init_args.prompt``).
+
+    Args:
+        templates: shipped family (near_duplicate, syntactic, compact) or a template file.
+        template_names: pick templates of the family by name (order kept); null = all.
+        few_shot: prepend the family's example pair(s): true, false or a count >= 0.
+        chat_template: auto (the tokenizer's chat template when it has one) | true | false;
+            the rendered template is then the user message.
+        field: answer | question | text | null (answer for QA samples, else text).
+    """
+
+    templates: str = "near_duplicate"
+    template_names: list[str] | None = None
+    few_shot: bool | int = False
+    chat_template: str | bool = "auto"
+    field: str | None = None
+
+    def __post_init__(self):
+        from paramem.paraphrase.fields import FIELDS
+        from paramem.settings import PREFIX, check_choice, check_number
+
+        key = f"{PREFIX}.prompt"
+        if not isinstance(self.few_shot, bool):
+            check_number(f"{key}.few_shot", self.few_shot, 0, integer=True)
+        check_choice(f"{key}.chat_template", str(self.chat_template).lower(), ("auto", "true", "false"))
+        check_choice(f"{key}.field", self.field, (*FIELDS, None))
+
+    @property
+    def chat(self) -> str:
+        """auto, true or false."""
+        return str(self.chat_template).lower()

@@ -22,6 +22,8 @@ import torch
 from paramem.io import InputError
 from paramem.records import output_record
 from paramem.score import registry
+from paramem.score.settings import BlindSettings, PacSettings, RecallSettings, ReportSettings, SamiaSettings
+from paramem.settings import as_group
 from paramem.stage import PredictStage
 from paramem.textbatch import pad, special_tokens_kwargs, tokenize
 
@@ -37,31 +39,28 @@ class BaselineScorer(PredictStage):
             frequency_corpus is set; samia and samia_zlib only on request).
         reference_model: a smaller model of the same tokenizer family for ``ref``.
         ks: fractions for min-k% and min-k%++.
-        prefix_pool / prefix_shots / prefix_seed / gamma: ReCaLL prefixes (a labelled file or
-            an embedded corpus dir; ``{run_dir}`` allowed), shots per prefix, Con-ReCall gamma.
+        prefix_pool: ReCaLL prefixes (a labelled file or an embedded corpus dir; ``{run_dir}`` allowed).
         frequency_corpus / dcpdd_a: DC-PDD reference corpus (file or embedded corpus dir), cap a.
-        pac_copies / pac_swap_fraction / pac_seed: PAC's word-swapped copies.
-        samia_samples / samia_temperature / samia_top_k / samia_top_p / samia_seed: SaMIA sampling.
-        blind_folds / blind_seed: the blind baseline's k-fold.
+        recall / pac / samia / blind / report: the settings groups of paramem.score.settings
+            (ReCaLL shots, seed and Con-ReCall gamma; PAC's swapped copies; SaMIA sampling;
+            the blind baseline's k-fold; the report's bootstrap).
         rows_per_forward: text rows per forward pass.
         alignment_file: per-sample alignment to join into scores.jsonl (missing: skipped).
-        n_resamples / ci_seed: bootstrap confidence intervals of the report.
     """
 
     output_name = "baselines.jsonl"
     # Packing and the report's settings: the report is rebuilt from every record on each run.
-    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "n_resamples", "ci_seed"}
+    result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "report"}
     model_settings = ("model", "reference_model", "prefix_pool", "frequency_corpus")
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
                  methods: list[str] | None = None, reference_model: str | None = None, ks: list[float] = list(KS),
-                 prefix_pool: str | None = None, prefix_shots: int = 4, prefix_seed: int = 0, gamma: float = 0.5,
-                 frequency_corpus: str | None = None, dcpdd_a: float = 0.01, pac_copies: int = 5,
-                 pac_swap_fraction: float = 0.1, pac_seed: int = 0, samia_samples: int = 10,
-                 samia_temperature: float = 1.0, samia_top_k: int = 50, samia_top_p: float = 1.0, samia_seed: int = 0,
-                 blind_folds: int = 5, blind_seed: int = 0, rows_per_forward: int = 32,
-                 alignment_file: str = "alignment.jsonl", n_resamples: int = 1000, ci_seed: int = 0) -> None:
+                 prefix_pool: str | None = None, frequency_corpus: str | None = None, dcpdd_a: float = 0.01,
+                 recall: RecallSettings = RecallSettings(), pac: PacSettings = PacSettings(),
+                 samia: SamiaSettings = SamiaSettings(), blind: BlindSettings = BlindSettings(),
+                 report: ReportSettings = ReportSettings(), rows_per_forward: int = 32,
+                 alignment_file: str = "alignment.jsonl") -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         self.reference_model = reference_model
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
@@ -77,15 +76,12 @@ class BaselineScorer(PredictStage):
                     arg = {"frequencies": "frequency_corpus"}.get(need, need)
                     raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{arg}, "
                                      f"which is not set")
-        self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=gamma, dcpdd_a=dcpdd_a)
-        self.prefix_shots, self.prefix_seed = prefix_shots, prefix_seed
-        self.pac = dict(n_copies=pac_copies, swap_fraction=pac_swap_fraction, seed=pac_seed)
-        self.samia = dict(n=samia_samples, temperature=samia_temperature, top_k=samia_top_k, top_p=samia_top_p,
-                          seed=samia_seed)
-        self.blind = dict(folds=blind_folds, seed=blind_seed)
+        self.recall = as_group(RecallSettings, recall)
+        self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=self.recall.gamma, dcpdd_a=dcpdd_a)
+        self.pac, self.samia = as_group(PacSettings, pac), as_group(SamiaSettings, samia)
+        self.blind, self.report = as_group(BlindSettings, blind), as_group(ReportSettings, report)
         self.rows_per_forward = rows_per_forward
         self.alignment_file = alignment_file
-        self.n_resamples, self.ci_seed = n_resamples, ci_seed
         self.ref_lm = self.pool = None
         self.prefix_ids: dict[str, list[int]] = {}
 
@@ -124,7 +120,7 @@ class BaselineScorer(PredictStage):
             for key, label in (("recall_non", 0), ("recall_mem", 1)):
                 if key not in self.variants:
                     continue
-                text = self.pool.prefix(label, self.prefix_shots, self.prefix_seed)
+                text = self.pool.prefix(label, self.recall.prefix_shots, self.recall.prefix_seed)
                 self.prefix_ids[key] = self.tokenizer(text, **special_tokens_kwargs(self.add_special_tokens))[
                     "input_ids"]
         if any("frequencies" in m.needs for m in self.methods) and self.settings.log_inv_freq is None:
@@ -175,7 +171,8 @@ class BaselineScorer(PredictStage):
             if "swaps" in want:
                 from paramem.score.pac import swapped_copies
 
-                copies = swapped_copies(text, str(s["uid"]), start=start, **self.pac)
+                pac = self.pac
+                copies = swapped_copies(text, str(s["uid"]), pac.copies, pac.swap_fraction, pac.seed, start=start)
                 slot["swaps"] = [add(c, start) for c in copies]
             slots.append(slot)
         rows = tokenize(self.tokenizer, texts, self.max_length, starts, add_special_tokens=self.add_special_tokens,
@@ -187,9 +184,9 @@ class BaselineScorer(PredictStage):
         from paramem.score.samia import sample_continuations
 
         s = self.samia
-        settings = DecodingSettings(mode="nucleus_Nprompts", num_paraphrases=s["n"], temperature=s["temperature"],
-                                    top_k=s["top_k"], top_p=s["top_p"], repetition_penalty=1.0, seed=s["seed"])
-        return sample_continuations(self.lm, self.tokenizer, batch, s["n"], settings, self.device,
+        settings = DecodingSettings(mode="nucleus_Nprompts", num_paraphrases=s.samples, temperature=s.temperature,
+                                    top_k=s.top_k, top_p=s.top_p, repetition_penalty=1.0, seed=s.seed).resolve()
+        return sample_continuations(self.lm, self.tokenizer, batch, s.samples, settings, self.device,
                                     special_tokens_kwargs(self.add_special_tokens))
 
     @torch.no_grad()
@@ -228,7 +225,8 @@ class BaselineScorer(PredictStage):
         recs = [r for r in baselines if str(r["uid"]) in texts]
         out: dict[str, dict] = {str(r["uid"]): {} for r in recs}
         for m in set_methods:
-            values = m.fn([texts[str(r["uid"])] for r in recs], [r["label"] for r in recs], **self.blind)
+            values = m.fn([texts[str(r["uid"])] for r in recs], [r["label"] for r in recs], self.blind.folds,
+                          self.blind.seed)
             for r, v in zip(recs, values):
                 out[str(r["uid"])].update(registry.oriented(m, v))
         return out
@@ -242,6 +240,6 @@ class BaselineScorer(PredictStage):
         baselines = [rec for _, rec in read_jsonl(path)]  # read once: the set methods and the join
         records = write_scores(baselines, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
                                extra=self.set_scores(baselines), influence=self.run_dir / "influence.jsonl")
-        metrics = write_report(records, self.run_dir, n_resamples=self.n_resamples, seed=self.ci_seed,
+        metrics = write_report(records, self.run_dir, n_resamples=self.report.n_resamples, seed=self.report.seed,
                                wandb_run=wandb_run(self.loggers))
         print(format_report(metrics))

@@ -29,8 +29,9 @@ def chat_dir(tmp_path_factory):
 
 
 def _stage(path, chat_template="auto"):
-    stage = ParaphraseGenerator(model=str(path), templates="compact", mode="greedy_Nprompts",
-                                semantic_similarity=False, min_semantic_similarity=None, chat_template=chat_template)
+    stage = ParaphraseGenerator(model=str(path), decoding={"mode": "greedy_Nprompts"},
+                                prompt={"templates": "compact", "chat_template": chat_template},
+                                gate={"semantic_similarity": False, "min_semantic_similarity": None})
     stage.setup("predict")
     return stage
 
@@ -62,8 +63,8 @@ def test_chat_template_off_and_required(chat_dir, tmp_path):
     forced = _stage(tmp_path / "plain", chat_template=True)
     with pytest.raises(ValueError, match="has no chat template"):
         forced._prompt(forced.templates[0], "the cat")
-    with pytest.raises(ValueError, match="chat_template must be"):
-        ParaphraseGenerator(chat_template="sometimes")
+    with pytest.raises(ValueError, match=r"prompt\.chat_template is 'sometimes': it must be one of auto, true"):
+        ParaphraseGenerator(prompt={"chat_template": "sometimes"})
 
 
 @pytest.mark.parametrize("answer", [

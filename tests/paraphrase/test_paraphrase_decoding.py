@@ -22,32 +22,33 @@ def test_length_limits(n, expected):
 
 
 def test_settings_defaults_from_design():
-    soft = DecodingSettings("beam_single_prompt", soft_sampling=True)
+    soft = DecodingSettings("beam_single_prompt", soft_sampling=True).resolve()
     assert (soft.temperature, soft.top_p, soft.top_k, soft.repetition_penalty) == (0.25, 0.9, 40, 1.1)
-    nuc = DecodingSettings("nucleus_Nprompts")
+    nuc = DecodingSettings("nucleus_Nprompts").resolve()
     assert (nuc.temperature, nuc.top_p, nuc.repetition_penalty) == (0.7, 0.9, 1.0)
     assert nuc.top_k == 0  # DESIGN gives no top-k for nucleus: off
-    greedy = DecodingSettings("greedy_Nprompts")
+    greedy = DecodingSettings("greedy_Nprompts").resolve()
     assert greedy.temperature is None and greedy.repetition_penalty == 1.0 and not greedy.is_sampled
-    assert DecodingSettings("nucleus_Nprompts", temperature=1.0, top_p=0.5).temperature == 1.0
-    assert DecodingSettings("beam_single_prompt", soft_sampling=True, repetition_penalty=1.0).repetition_penalty == 1.0
+    assert DecodingSettings("nucleus_Nprompts", temperature=1.0, top_p=0.5).resolve().temperature == 1.0
+    assert DecodingSettings("beam_single_prompt", soft_sampling=True, repetition_penalty=1.0).resolve().repetition_penalty == 1.0
+    # The instance keeps what was given: it is the default a config is merged into.
+    assert DecodingSettings("beam_single_prompt", soft_sampling=True).temperature is None
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"mode": "topk_sampling"}, "not one of"),
+        ({"mode": "topk_sampling"}, r"decoding\.mode is 'topk_sampling': it must be one of greedy_Nprompts"),
         ({"mode": "greedy_Nprompts", "num_paraphrases": 0}, "num_paraphrases"),
         ({"mode": "beam_single_prompt", "num_paraphrases": 4, "num_beams": 3}, "num_beams must be >= 4"),
-        ({"mode": "beam_Nprompts", "num_beams": 1}, "num_beams >= 2"),
+        ({"mode": "beam_Nprompts", "num_beams": 1}, r"decoding\.num_beams is 1: it must be an integer >= 2"),
         ({"mode": "greedy_Nprompts", "soft_sampling": True}, "beam_single_prompt only"),
         ({"mode": "greedy_Nprompts", "temperature": 0.7}, "only affect sampling"),
         ({"mode": "beam_single_prompt", "top_p": 0.9}, "only affect sampling"),
-        ({"mode": "nucleus_Nprompts", "temperature": 0.0}, "temperature must be > 0"),
-        ({"mode": "nucleus_Nprompts", "top_p": 1.5}, "top_p"),
+        ({"mode": "nucleus_Nprompts", "temperature": 0.0}, r"decoding\.temperature is 0\.0: it must be a number > 0"),
+        ({"mode": "nucleus_Nprompts", "top_p": 1.5}, r"top_p is 1\.5: it must be a number in \(0, 1\]"),
         ({"mode": "nucleus_Nprompts", "top_k": -1}, "top_k"),
         ({"mode": "greedy_Nprompts", "repetition_penalty": 0.0}, "repetition_penalty"),
-        ({"mode": "greedy_Nprompts", "max_prompt_tokens": 0}, "max_prompt_tokens"),
         ({"mode": "greedy_Nprompts", "seed": -3}, "seed"),
     ],
 )

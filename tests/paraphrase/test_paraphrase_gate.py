@@ -1,12 +1,13 @@
 """The near-duplicate gate: each reason, its defaults, and that every shipped config has it on."""
 
 import inspect
+import re
 
 import pytest
 import yaml
 
 from paramem.data.embedded import generate_records
-from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, entities, entities_kept, validate
+from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, GateSettings, entities, entities_kept, validate
 from paramem.paraphrase.module import ParaphraseGenerator
 from tests.helpers import CONFIGS, config_args, run_cli
 
@@ -69,18 +70,20 @@ def test_reference_near_duplicates_pass_and_other_records_fail():
 
 
 def test_stage_defaults_are_the_gate():
-    params = inspect.signature(ParaphraseGenerator.__init__).parameters
-    assert params["min_semantic_similarity"].default == DEFAULT_MIN_SEMANTIC == 0.8
-    assert tuple(params["edit_similarity_range"].default) == DEFAULT_EDIT_RANGE == (0.6, 0.98)
-    assert params["semantic_similarity"].default is True
-    assert params["check_entities"].default is None  # auto: on for the embedded corpus
-    stage = ParaphraseGenerator(templates="compact")
+    gate = inspect.signature(ParaphraseGenerator.__init__).parameters["gate"].default
+    assert gate.min_semantic_similarity == DEFAULT_MIN_SEMANTIC == 0.8
+    assert tuple(gate.edit_similarity_range) == DEFAULT_EDIT_RANGE == (0.6, 0.98)
+    assert gate.semantic_similarity is True
+    assert gate.check_entities is None  # auto: on for the embedded corpus
+    stage = ParaphraseGenerator(prompt={"templates": "compact"})
     assert stage.gate_record() == {"min_words": 3, "min_semantic_similarity": 0.8,
                                    "edit_similarity_range": [0.6, 0.98], "check_entities": False}
-    with pytest.raises(ValueError, match="semantic_similarity: true"):
-        ParaphraseGenerator(semantic_similarity=False)
-    with pytest.raises(ValueError, match="edit_similarity_range"):
-        ParaphraseGenerator(edit_similarity_range=[0.7])
+    with pytest.raises(ValueError, match=r"gate\.min_semantic_similarity needs .*gate\.semantic_similarity: true"):
+        ParaphraseGenerator(gate={"semantic_similarity": False})
+    with pytest.raises(ValueError, match=r"gate\.edit_similarity_range is \[0\.7\]"):
+        ParaphraseGenerator(gate={"edit_similarity_range": [0.7]})
+    with pytest.raises(ValueError, match=r"gate\.min_words is -1: it must be an integer >= 0"):
+        GateSettings(min_words=-1)
 
 
 def _paraphrase_configs():
@@ -95,7 +98,7 @@ def test_every_shipped_paraphrase_config_has_the_gate_on(path, capsys):
     model = yaml.safe_load(capsys.readouterr().out)["model"]
     if not model["class_path"].endswith("ParaphraseGenerator"):
         pytest.skip("not a paraphrase-stage config")
-    args = model["init_args"]
+    args = model["init_args"]["gate"]
     assert args["semantic_similarity"] is True
     assert args["min_semantic_similarity"] is not None and args["min_semantic_similarity"] >= 0.8
     low, high = args["edit_similarity_range"]
@@ -138,21 +141,33 @@ def test_entity_check_auto_is_on_for_the_embedded_corpus_only():
     from paramem.data import EmbeddedSource, LocalFileSource
 
     for source, expected in ((EmbeddedSource(), True), (LocalFileSource("x.jsonl"), False)):
-        stage = ParaphraseGenerator(templates="compact")
+        stage = ParaphraseGenerator(prompt={"templates": "compact"})
         stage._trainer = SimpleNamespace(datamodule=SimpleNamespace(source=source))
         assert stage.check_entities is expected
-        assert ParaphraseGenerator(templates="compact", check_entities=not expected).check_entities is not expected
+        changed = ParaphraseGenerator(prompt={"templates": "compact"}, gate={"check_entities": not expected})
+        assert changed.check_entities is not expected
 
 
 @pytest.mark.parametrize("arg, value, message", [
-    ("edit_similarity_range", "[0.9, 0.1]", "edit_similarity_range needs 0 <= low <= high <= 1"),
-    ("semantic_similarity", "false", "min_semantic_similarity needs semantic_similarity: true"),
-    ("paraphrase_field", "body", "paraphrase_field must be one of"),
+    ("gate.edit_similarity_range", "[0.9, 0.1]",
+     "model.init_args.gate.edit_similarity_range is [0.9, 0.1]: it needs 0 <= low <= high <= 1"),
+    ("gate.semantic_similarity", "false",
+     "model.init_args.gate.min_semantic_similarity needs model.init_args.gate.semantic_similarity: true"),
+    ("gate.min_semantic_similarity", "1.5",
+     "model.init_args.gate.min_semantic_similarity is 1.5: it must be a number in [-1.0, 1.0] or null"),
+    ("prompt.field", "body", "model.init_args.prompt.field is 'body': it must be one of answer, question, text"),
+    ("decoding.num_beams", "1", "model.init_args.decoding.num_beams is 1: it must be an integer >= 2"),
+    ("gate.min_semantic_similarity", "null", "model.init_args.gate.min_semantic_similarity: set a group's field "
+     "to null with the group's mapping, "
+     "--model.init_args.gate '{min_semantic_similarity: null}'"),
 ])
 def test_bad_gate_settings_are_one_clear_error(tmp_path, capsys, arg, value, message):
+    """A settings group checks its values while jsonargparse builds it: one error line
+    naming the key and its valid range, not jsonargparse's multi-line union report."""
     from paramem.io import InputError
 
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=re.escape(message)):
         run_cli(["predict", "--config", str(CONFIGS / "paraphrase/tiny.yaml"), "--run_dir", str(tmp_path),
                  f"--model.init_args.{arg}", value])
-    assert f"paramem: error: paraphrase stage (model.init_args): {message}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"paramem: error: {message}" in err and "Parser key" not in err and "usage:" not in err

@@ -74,7 +74,7 @@ def _write_pool(tmp_path, rows=POOL):
 def test_recall_and_con_recall_match_float64(lm, tmp_path):
     model, tok, model64 = lm
     sc = _scorer(lm, tmp_path, methods=["loss", "recall", "con_recall"], prefix_pool=_write_pool(tmp_path),
-                 prefix_shots=2)
+                 recall={"prefix_shots": 2})
     recs = sc.process(_batch())
     for rec, text in zip(recs, TEXTS):
         ids = tok(text)["input_ids"]
@@ -98,7 +98,8 @@ def test_prefix_pool_must_be_disjoint(lm, tmp_path):
     with pytest.raises(InputError, match="'u1' has the same uid"):
         sc.process(batch)
     same_text = POOL + [{"uid": "p9", "text": "  " + TEXTS[2].replace(" ", "\n", 1), "label": 1}]
-    sc = _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, same_text), prefix_shots=2)
+    sc = _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, same_text),
+                 recall={"prefix_shots": 2})
     with pytest.raises(InputError, match="'p9' has the same text as evaluated sample 'u2'"):
         sc.process(batch)
     with pytest.raises(InputError, match="no member texts"):
@@ -169,7 +170,7 @@ def test_pac_matches_float64(lm, tmp_path):
     from paramem.score.pac import swapped_copies
 
     model, tok, model64 = lm
-    sc = _scorer(lm, tmp_path, methods=["pac"], pac_copies=3)
+    sc = _scorer(lm, tmp_path, methods=["pac"], pac={"copies": 3})
 
     def pd(lps):
         s = sorted(lps)
@@ -193,7 +194,7 @@ def test_pac_matches_float64(lm, tmp_path):
 def test_samia_matches_reference_and_is_batch_independent(lm, tmp_path):
     from paramem.score.samia import rouge1_recall, split_halves
 
-    sc = _scorer(lm, tmp_path, methods=["samia", "samia_zlib"], samia_samples=3, samia_top_k=20)
+    sc = _scorer(lm, tmp_path, methods=["samia", "samia_zlib"], samia={"samples": 3, "top_k": 20})
     batch = _batch()[1:3]
     together = sc.process(batch)
     assert together[1]["scores"] == sc.process(batch[1:])[0]["scores"]  # batch neighbours change nothing

@@ -16,7 +16,7 @@ def test_numeric_domains_through_mia_with_wandb(tiny_run, tmp_path):
                           "init_args": {"project": "paramem", "save_dir": str(wandb_dir), "offline": True}}])
     run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(run_dir),
              "--trainer.enable_progress_bar", "false", "--trainer.logger", logger,
-             "--model.init_args.n_resamples", "10", "--model.init_args.methods", "[loss]",
+             "--model.init_args.report.n_resamples", "10", "--model.init_args.methods", "[loss]",
              "--data.init_args.source", "paramem.data.LocalFileSource",
              "--data.init_args.source.init_args.path", str(data)])
     assert [r["domain"] for r in read_jsonl(run_dir / "scores.jsonl")] == [str(d) for d in domains]
