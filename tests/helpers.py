@@ -67,7 +67,8 @@ def read_jsonl(path) -> list[dict]:
 NO_LOG = ["--trainer.enable_progress_bar", "false", "--trainer.logger", "false"]
 # The paraphrase gate without MiniLM (loading it costs seconds per process); the edit band
 # and the entity check stay on.
-NO_SEMANTIC = ["--model.init_args.gate", "{semantic_similarity: false, min_semantic_similarity: null}"]
+NO_SEMANTIC = ["--model.init_args.gate.semantic_similarity", "false", "--model.init_args.gate.min_semantic_similarity",
+               "null"]
 # (config, output file, extra args) of the three predict stages, in pipeline order.
 STAGES = [
     ("paraphrase/tiny.yaml", "paraphrases.jsonl", NO_SEMANTIC),

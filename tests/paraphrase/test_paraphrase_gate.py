@@ -157,9 +157,6 @@ def test_entity_check_auto_is_on_for_the_embedded_corpus_only():
      "model.init_args.gate.min_semantic_similarity is 1.5: it must be a number in [-1.0, 1.0] or null"),
     ("prompt.field", "body", "model.init_args.prompt.field is 'body': it must be one of answer, question, text"),
     ("decoding.num_beams", "1", "model.init_args.decoding.num_beams is 1: it must be an integer >= 2"),
-    ("gate.min_semantic_similarity", "null", "model.init_args.gate.min_semantic_similarity: set a group's field "
-     "to null with the group's mapping, "
-     "--model.init_args.gate '{min_semantic_similarity: null}'"),
 ])
 def test_bad_gate_settings_are_one_clear_error(tmp_path, capsys, arg, value, message):
     """A settings group checks its values while jsonargparse builds it: one error line
