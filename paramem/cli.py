@@ -110,9 +110,9 @@ def lightning_cli(args: list[str] | None):
         def error(self, message: str, ex: Exception | None = None):
             # A settings group checks its values while jsonargparse builds it from the
             # config: its InputError names the key and range, so it stays one line.
-            found = user_error(ex) if ex is not None else None
+            found = input_error(ex)
             if found is not None:
-                raise found[0]
+                raise found
             super().error(message, ex)
 
     class ParamemCLI(LightningCLI):
@@ -188,6 +188,17 @@ def user_path(filename: str) -> str:
     """The path a message names: a temporary or staged file stands for its folder."""
     path = Path(str(filename))
     return str(path.parent) if is_temp_name(path.name) else str(path)
+
+
+def input_error(e: BaseException | None) -> InputError | None:
+    """The InputError along the chain of causes of ``e``, if any."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, InputError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def user_error(e: BaseException, command: str = "predict") -> tuple[BaseException, str] | None:

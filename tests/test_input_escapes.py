@@ -16,7 +16,7 @@ def _tiny(config, run_dir, *extra, model=None):
 
 
 @pytest.mark.parametrize("extra, fragments", [
-    (["--model.init_args.num_beams", "three"], ["model.init_args.num_beams: expected int, got 'three'"]),
+    (["--model.init_args.decoding.num_beams", "three"], ["decoding.num_beams: expected int, got 'three'"]),
     (["--model.init_args.bogus", "3"], ["model.init_args.bogus: not an option of", "ParaphraseGenerator"]),
     (["--data.init_args.source.init_args.n_members", "abc"],
      ["data.init_args.source.init_args.n_members: expected int, got 'abc'"]),
