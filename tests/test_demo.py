@@ -68,8 +68,13 @@ def test_demo_end_to_end(tmp_path):
     assert dose[1] >= 0.9 and dose[1] - dose[0] >= 0.2, dose
     assert report["dose_response"]["spearman"]["loss"]["ci"][0] > 0
     assert "Dose-response" in proc.stdout and "e=16" in proc.stdout
+    dose_table = proc.stdout[proc.stdout.index("Dose-response"):]
+    for method in ("gapk", "acmia_ac_0.5", "acmia_normac_0.5", "camia_slope", "ngram_coverage"):
+        assert re.search(rf"^{re.escape(method)} +\d", dose_table, re.M), f"{method} not in the dose-response table"
     # every registered method but ref (no reference model in the demo) is reported
-    new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow")
+    new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow", "gapk", "acmia_ac_2",
+           "acmia_derivac_2", "acmia_normac_2", "camia_slope", "camia_calibrated", "ngram_coverage",
+           "ngram_creativity")
     for method in ("loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm") + new:
         assert metrics[method]["defined"], method
         assert re.search(rf"^{re.escape(method)} +\d", proc.stdout, re.M), f"{method} not in the printed table"
