@@ -135,7 +135,7 @@ class BaselineScorer(PredictStage):
                 self.tokenizer, corpus_texts(self.frequency_corpus, self.run_dir), vocab)
 
     # -- scoring ---------------------------------------------------------------------------
-    def _row_stats(self, lm, rows: list, grad_rows: set[int], tempered_rows: frozenset[int] = frozenset()) -> list:
+    def _row_stats(self, lm, rows: list, grad_rows: frozenset[int], tempered_rows: frozenset[int] = frozenset()) -> list:
         """RowStats per token row: sorted by length (little padding), rows_per_forward per forward.
         ``grad_rows`` / ``tempered_rows`` also get the head gradient norm / ACMIA's tempered stats."""
         from paramem.score.tokenstats import batch_token_stats
@@ -221,6 +221,15 @@ class BaselineScorer(PredictStage):
             records.append(output_record(s, {"n_tokens": st.n_tokens, "truncated": st.truncated,
                                              "scores": registry.score_sample(per_sample, ts)}))
         return records
+
+    def artifact_outputs(self) -> dict[str, list[Path]]:
+        return {**super().artifact_outputs(), "scores": [self.run_dir / "scores.jsonl"],
+                "metrics": [self.run_dir / "metrics.json", self.run_dir / "metrics.csv"]}
+
+    def artifact_inputs(self) -> dict[str, list[Path]]:
+        """The model and data, plus the alignment and influence files the scores join."""
+        return {**super().artifact_inputs(), "alignment": [self.run_dir / self.alignment_file],
+                "influence": [self.run_dir / "influence.jsonl"]}
 
     # -- report ----------------------------------------------------------------------------
     def set_scores(self, baselines: list[dict]) -> dict[str, dict]:
