@@ -149,7 +149,7 @@ def wandb_records(run_folder: Path) -> list:
     return out
 
 
-def wandb_artifacts(run_folder: Path, timeout_s: float = 60) -> list[dict]:
+def wandb_artifacts(run_folder: Path, timeout_s: float = 120) -> list[dict]:
     """``{name, type, digest, used, files}`` of each artifact record of a finished offline
     run (``used``: declared as an input), once W&B's service has written the run's exit
     record (it writes the file after ``run.finish()`` returns)."""
@@ -158,8 +158,9 @@ def wandb_artifacts(run_folder: Path, timeout_s: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     while True:
         records = wandb_records(run_folder)
-        if any(r.WhichOneof("record_type") == "exit" for r in records) or time.monotonic() > deadline:
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
             break
+        assert time.monotonic() < deadline, f"{run_folder}: no exit record after {timeout_s} s"
         time.sleep(0.2)
     return [{"name": r.artifact.name, "type": r.artifact.type, "digest": r.artifact.digest,
              "used": r.artifact.use_after_commit, "files": sorted(e.path for e in r.artifact.manifest.contents)}
