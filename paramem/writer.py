@@ -140,7 +140,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
     The LightningModule names the file (``output_name``) and the run dir (``run_dir``);
     ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
     After the merge, rank 0 calls ``pl_module.on_outputs_merged(path)`` when defined
-    (summaries, reports).
+    (summaries, reports), then logs the stage's W&B artifacts (paramem.artifacts).
     """
 
     def __init__(self) -> None:
@@ -236,4 +236,9 @@ class ShardedPredictionWriter(BasePredictionWriter):
             hook = getattr(pl_module, "on_outputs_merged", None)
             if hook is not None:
                 hook(self.output)
+            if hasattr(pl_module, "artifact_outputs"):  # after the hook: reports write files too
+                from paramem.artifacts import stage_lineage
+
+                stage_lineage(trainer.loggers, pl_module.run_dir, pl_module.artifact_outputs(),
+                              pl_module.artifact_inputs())
         trainer.strategy.barrier("paramem-writer-done")
