@@ -76,7 +76,8 @@ def test_stage_defaults_are_the_gate():
     assert params["check_entities"].default is None  # auto: on for the embedded corpus
     stage = ParaphraseGenerator(templates="compact")
     assert stage.gate_record() == {"min_words": 3, "min_semantic_similarity": 0.8,
-                                   "edit_similarity_range": [0.6, 0.98], "check_entities": False}
+                                   "edit_similarity_range": [0.6, 0.98], "check_entities": False,
+                                   "min_word_similarity": None}
     with pytest.raises(ValueError, match="semantic_similarity: true"):
         ParaphraseGenerator(semantic_similarity=False)
     with pytest.raises(ValueError, match="edit_similarity_range"):
