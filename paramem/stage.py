@@ -15,6 +15,7 @@ import lightning.pytorch as pl
 import torch
 
 from paramem.io import InputError
+from paramem.models.gguf import gguf_source
 from paramem.models.loading import load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ class PredictStage(pl.LightningModule):
 
     def model_fingerprint(self, name: str | None = None) -> str:
         """Local model (or data file): sizes and mtimes of its files (cheap for multi-GB
-        weights, changes when ``paramem fit`` rewrites them); hub id: the id."""
-        path = Path(name or self.model_path)
+        weights, changes when ``paramem fit`` rewrites them); hub id: the id. A GGUF file
+        or alias: the GGUF file, not the cache directory it is dequantized into."""
+        path = gguf_source(name or self.model_path) or Path(name or self.model_path)
         if not path.exists():
             return str(name or self.model_path)
         h = hashlib.sha256()

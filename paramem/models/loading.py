@@ -1,4 +1,5 @@
-"""Safe, explicit model loading: hub id or local directory, safetensors preferred,
+"""Safe, explicit model loading: hub id, local directory, ``.gguf`` file or GGUF alias
+(``paramem.models.gguf``), safetensors preferred,
 ``trust_remote_code`` off unless asked for, one clear error when a model is out of reach."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.models.gguf import resolve_model
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -53,6 +55,7 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, padding_s
                    revision: str | None = None):
     from transformers import AutoTokenizer
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "tokenizer")
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, revision=revision)
@@ -70,6 +73,7 @@ def load_causal_lm(name_or_path: str, dtype: str | None = "auto", trust_remote_c
     has them; a pickled ``.bin`` goes through transformers' ``weights_only`` loader."""
     from transformers import AutoModelForCausalLM
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "model")
     try:
         model = AutoModelForCausalLM.from_pretrained(
