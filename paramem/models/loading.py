@@ -61,16 +61,39 @@ def _hub_error(name_or_path: str, what: str, e: Exception) -> InputError:
     )
 
 
+# Files one of which every saved tokenizer has (fast: tokenizer.json; slow: a vocabulary).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "tokenizer.model",
+                   "spiece.model", "sentencepiece.bpe.model", "merges.txt")
+PROBE_TEXT = "The harbour master counted 12 boats."
+
+
+def _check_tokenizer_files(name_or_path: str) -> None:
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise InputError(f"tokenizer of {path}: the directory has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}"
+                         f", ...); save the tokenizer beside the model (tokenizer.save_pretrained(DIR))")
+
+
+def check_tokenizer_encodes(tok, name_or_path: str) -> None:
+    """A tokenizer that encodes text to no tokens (transformers builds a 2-token one from a
+    config alone) would score every sample as undefined and report success."""
+    if not tok(PROBE_TEXT, add_special_tokens=False)["input_ids"]:
+        raise InputError(f"tokenizer of {name_or_path} encodes text to no tokens ({PROBE_TEXT!r} -> []; "
+                         f"vocabulary of {len(tok)}): give the tokenizer the model was trained with")
+
+
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, padding_side: str = "left",
                    revision: str | None = None):
     from transformers import AutoTokenizer
 
     name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "tokenizer")
+    _check_tokenizer_files(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, ValueError) as e:
         raise _hub_error(name_or_path, "tokenizer", e) from None
+    check_tokenizer_encodes(tok, name_or_path)
     if tok.pad_token is None:  # pythia/GPT-2 ship no pad token; masks make the choice irrelevant
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
