@@ -1,4 +1,5 @@
-"""Safe, explicit model loading: hub id or local directory, safetensors preferred,
+"""Safe, explicit model loading: hub id, local directory, ``.gguf`` file or GGUF alias
+(``paramem.models.gguf``), safetensors preferred,
 ``trust_remote_code`` off unless asked for, one clear error when a model is out of reach."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.models.gguf import resolve_model
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -25,6 +27,16 @@ def resolve_dtype(name: str | None, device: torch.device | str | None = None) ->
     if name not in _DTYPES:
         raise InputError(f"dtype {name!r} unknown; one of auto, {', '.join(_DTYPES)}")
     return _DTYPES[name]
+
+
+def expand_model_path(name: str | None, run_dir) -> str | None:
+    """``{run_dir}`` in a model argument replaced by the run directory, as in data paths.
+    The result is written as a local path (``./`` first when relative), so a missing
+    directory is reported as one and never looked up on the hub."""
+    if name is None or "{run_dir}" not in str(name):
+        return name
+    expanded = str(name).replace("{run_dir}", str(run_dir or "."))
+    return expanded if expanded.startswith(("/", ".", "~")) else f"./{expanded}"
 
 
 def _is_local(name_or_path: str) -> bool:
@@ -74,6 +86,7 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, padding_s
                    revision: str | None = None):
     from transformers import AutoTokenizer
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "tokenizer")
     _check_tokenizer_files(name_or_path)
     try:
@@ -93,6 +106,7 @@ def load_causal_lm(name_or_path: str, dtype: str | None = "auto", trust_remote_c
     has them; a pickled ``.bin`` goes through transformers' ``weights_only`` loader."""
     from transformers import AutoModelForCausalLM
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "model")
     try:
         model = AutoModelForCausalLM.from_pretrained(
