@@ -2,9 +2,9 @@
 
 Each mode runs decoding.generate_texts exactly as the paraphrase stage calls it (per-row
 length window, Gumbel-noise sampling, explicit GenerationConfig on the HF side) on a batch
-of ``--batch-size`` samples: one call per request of the mode's plan (greedy_Nprompts,
-beam_Nprompts and nucleus_Nprompts: K = 3 templates, so 3 x batch rows; beam_single_prompt:
-3 beams, 3 returned). Every row generates exactly ``--new-tokens`` tokens (min = max), so
+of ``--batch-size`` samples, all rows in one call as ParaphraseGenerator.process makes it
+(greedy_Nprompts, beam_Nprompts and nucleus_Nprompts: K = 3 templates, so 3 x batch
+prompts; beam_single_prompt: 3 beams, 3 returned). Every row generates exactly ``--new-tokens`` tokens (min = max), so
 both decoders do the same work. Seconds per sample are the fastest of ``--repeats``
 interleaved rounds (hf, fast, hf, fast, ...), and the two decoders' texts are compared.
 
@@ -39,19 +39,18 @@ MODES = {  # the paper's settings (DESIGN.md), K = 3
 
 
 def run_mode(model, tok, settings, texts: list[str], new_tokens: int, device: str) -> list[list[str]]:
-    """Every request of the mode's plan for the batch; per sample, its K texts."""
+    """The batch as the paraphrase stage runs it: every (sample, template) row of the mode's
+    plan in one call; per sample, its K texts."""
     templates = load_templates("compact")
-    n = len(texts)
-    out: list[list[str]] = [[] for _ in texts]
-    for req in plan(settings, len(templates)):
+    requests = plan(settings, len(templates))
+    prompts, keys = [], []
+    for req in requests:
         template = templates[req.template_index]
-        prompts = [template.render(t) for t in texts]
-        keys = [noise_key(f"s{i:05d}", template.name) for i in range(n)]
-        got = generate_texts(model, tok, settings, prompts, keys, [new_tokens] * n, [new_tokens] * n, req, device,
-                             {"add_special_tokens": False})
-        for i, texts_i in enumerate(got):
-            out[i].extend(texts_i)
-    return out
+        prompts += [template.render(t) for t in texts]
+        keys += [noise_key(f"s{i:05d}", template.name) for i in range(len(texts))]
+    got = generate_texts(model, tok, settings, prompts, keys, [new_tokens] * len(prompts),
+                         [new_tokens] * len(prompts), requests[0], device, {"add_special_tokens": False})
+    return [[t for r in range(len(requests)) for t in got[r * len(texts) + i]] for i in range(len(texts))]
 
 
 def main(argv=None) -> dict:

@@ -104,21 +104,35 @@ class StaticCacheLM:
         self.positions = torch.zeros(rows, dtype=torch.int64, device=self.device)  # next token's position id
         self.length = 0  # filled cache positions (same for every row: prompts are left-padded)
         self._graph = None
+        self._rope_table: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._spare: list[torch.Tensor] | None = None  # CPU beam reorder: gather target, swapped in
         self.use_graph = self.device.type == "cuda"
 
     def _rotary(self, x: torch.Tensor, position_ids: torch.Tensor):
-        return self.arch.rotary(x, position_ids)  # cos, sin: (R, T, rot)
+        """cos, sin: (R, T, rot), looked up in a table the model's rotary module filled once
+        (it is elementwise per position, so the values are the ones HF computes)."""
+        if self._rope_table is None:
+            every = torch.arange(self.max_len, device=self.device)[None]  # positions never exceed the cache
+            self._rope_table = self.arch.rotary(x, every)  # (1, max_len, rot) each
+        cos, sin = self._rope_table
+        return cos[0][position_ids], sin[0][position_ids]
 
     def _attention(self, x, cos, sin, layer_i: int, start: int, kv_len: int, mask: torch.Tensor):
-        """x: (R, T, hidden) normed. Writes k/v at [start, start+T) and attends over [0, kv_len)."""
+        """x: (R, T, hidden) normed. Writes k/v at [start, start+T) and attends over [0, kv_len).
+        mask: bool (R, 1, T, L) for prefill; for a decode step (T = 1) an additive float bias
+        (R, 1, 1, L)."""
         a = self.arch
         q, k, v = a.qkv(a.layers[layer_i], x)
         q, k = a.rope(q, k, cos, sin)
         t = x.shape[1]
         self.keys[layer_i][:, :, start:start + t] = k
         self.values[layer_i][:, :, start:start + t] = v
-        out = F.scaled_dot_product_attention(q, self.keys[layer_i][:, :, :kv_len], self.values[layer_i][:, :, :kv_len],
-                                             attn_mask=mask, scale=a.scale, enable_gqa=a.kv_heads != a.heads)
+        keys, values = self.keys[layer_i][:, :, :kv_len], self.values[layer_i][:, :, :kv_len]
+        if t == 1:
+            out = _decode_attention(q, keys, values, mask, a.scale)
+        else:
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=a.scale,
+                                                 enable_gqa=a.kv_heads != a.heads)
         return out.transpose(1, 2).reshape(x.shape[0], t, -1)  # (R, T, H*d)
 
     def _forward(self, ids, position_ids, start: int, kv_len: int, mask) -> torch.Tensor:
@@ -163,23 +177,30 @@ class StaticCacheLM:
         if self.length >= self.max_len:
             raise ValueError(f"the static cache holds {self.max_len} positions; all are filled")
         self.valid[:, self.length] = True
-        if self.use_graph:
-            logits = self._graph_step(tokens)
-        else:
-            mask = self.valid[:, None, None, :self.length + 1]  # (R, 1, 1, L)
-            logits = self._forward(tokens[:, None], self.positions[:, None], self.length, self.length + 1, mask)
+        logits = self._graph_step(tokens) if self.use_graph else self.step_eager(tokens)
         self.positions += 1
         self.length += 1
         return logits
 
     def reorder(self, rows: torch.Tensor, start: int) -> None:
-        """Row i takes row ``rows[i]``'s cache from position ``start`` on (the generated span)."""
+        """Row i takes row ``rows[i]``'s cache from position ``start`` on (the generated span;
+        the prompt span is the same for every beam of a sample)."""
         end = self.length
-        if end <= start:
-            return
-        for cache in (*self.keys, *self.values):
-            span = cache[:, :, start:end]
-            span.copy_(span.index_select(0, rows))
+        if end > start and self.device.type == "cuda":
+            # In place (a captured graph holds these buffers); a strided copy costs the GPU nothing extra.
+            for cache in (*self.keys, *self.values):
+                span = cache[:, :, start:end]
+                span.copy_(span.index_select(0, rows))
+        elif end > start:
+            # On CPU a strided span copy measured 2.5x slower than a contiguous whole-row
+            # gather into a spare buffer (bench/RESULTS.md), so gather and swap buffers.
+            if self._spare is None:
+                self._spare = [torch.empty_like(c) for c in (*self.keys, *self.values)]
+            caches, gathered, n = [*self.keys, *self.values], self._spare, len(self.keys)
+            for cache, spare in zip(caches, gathered):
+                torch.index_select(cache, 0, rows, out=spare)
+            self._spare = caches
+            self.keys, self.values = gathered[:n], gathered[n:]
         self.positions.copy_(self.positions.index_select(0, rows))  # in place: a captured graph reads it
 
     # -- CUDA graph of the decode step --------------------------------------------------------
@@ -194,8 +215,22 @@ class StaticCacheLM:
         return self._graph.replay(tokens, self.length)
 
     def step_eager(self, tokens: torch.Tensor) -> torch.Tensor:
-        mask = self.valid[:, None, None, :self.length + 1]
-        return self._forward(tokens[:, None], self.positions[:, None], self.length, self.length + 1, mask)
+        kv_len = self.length + 1
+        bias = torch.zeros(self.rows, 1, 1, kv_len, dtype=self.dtype, device=self.device)
+        bias.masked_fill_(~self.valid[:, None, None, :kv_len], float("-inf"))  # (R, 1, 1, L)
+        return self._forward(tokens[:, None], self.positions[:, None], self.length, kv_len, bias)
+
+
+def _decode_attention(q, keys, values, bias, scale: float) -> torch.Tensor:
+    """One query per row: q (R, H, 1, d); keys, values (R, Hkv, L, d); bias (R, 1, 1, L).
+    Two batched matmuls: on CPU measured faster than SDPA with a mask over a strided cache.
+    Query head i reads key/value head i // (H / Hkv), as HF's repeat_kv."""
+    rows, heads, _, d = q.shape
+    kv_heads = keys.shape[1]
+    scores = torch.matmul(q.reshape(rows, kv_heads, heads // kv_heads, d), keys.transpose(-1, -2))  # (R, Hkv, g, L)
+    scores.mul_(scale).add_(bias)
+    out = torch.matmul(torch.softmax(scores, dim=-1), values)  # (R, Hkv, g, d)
+    return out.reshape(rows, heads, 1, d)
 
 
 class _DecodeGraph:

@@ -88,11 +88,12 @@ class FusedProcessors:
     def advance(self, tokens: torch.Tensor, step: int, rows: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> None:
         """Row i continues row ``rows[i]`` (beam reorder; None = itself) with ``tokens[i]``."""
-        if rows is not None:
+        if rows is not None and self.keys is not None:
             self.prefix_total = self.prefix_total.index_select(0, rows)
-            if self.seen is not None:
-                self.seen = self.seen.index_select(0, rows)
-        self.prefix_total = self.prefix_total + prefix_terms(tokens[:, None], step)[:, 0]
+        if rows is not None and self.seen is not None:
+            self.seen = self.seen.index_select(0, rows)
+        if self.keys is not None:  # the running prefix hash only feeds the sampling noise
+            self.prefix_total = self.prefix_total + prefix_terms(tokens[:, None], step)[:, 0]
         if self.seen is not None:
             self.seen.scatter_(1, tokens[:, None], True)
         self.taken = noise
