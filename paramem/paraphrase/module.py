@@ -129,8 +129,7 @@ class ParaphraseGenerator(PredictStage):
         import hashlib
 
         prompts = "\x00".join(t.render("{text}", self.few_shot) for t in self.templates)
-        # The decoder is left out: fast and hf give the same outputs (tests/paraphrase/test_paraphrase_fast.py).
-        settings = {k: v for k, v in self.settings_record().items() if k not in ("paraphraser", "decoder")}
+        settings = {k: v for k, v in self.settings_record().items() if k != "paraphraser"}
         return {**settings, "prompts_sha256": hashlib.sha256(prompts.encode("utf-8")).hexdigest()[:16]}
 
     def similarity(self):
