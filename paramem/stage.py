@@ -107,6 +107,23 @@ class PredictStage(pl.LightningModule):
         """Inputs of the results that are not constructor arguments (e.g. a file's content)."""
         return {}
 
+    # -- W&B lineage (paramem.artifacts; the writer logs them after the merge) ------------------
+    def artifact_outputs(self) -> dict[str, list[Path]]:
+        """{artifact kind: files} this stage wrote."""
+        return {Path(self.output_name).stem: [self.run_dir / self.output_name]}
+
+    def artifact_inputs(self) -> dict[str, list[Path]]:
+        """{artifact kind: files} this stage read: the model when it is a local directory, and
+        the data file when it is another stage's output (its name says which)."""
+        from paramem.artifacts import KINDS
+
+        inputs = {"model": [Path(self.model_path)]} if Path(self.model_path).is_dir() else {}
+        source = getattr(getattr(self._trainer, "datamodule", None), "source", None) if self._trainer else None
+        data = getattr(source, "path", None)
+        if data is not None and Path(data).stem in KINDS and Path(data).is_file():
+            inputs.setdefault(Path(data).stem, []).append(Path(data))
+        return inputs
+
     def load_lm(self, name: str):
         device = self.trainer.strategy.root_device if self._trainer is not None else None
         tok = load_tokenizer(name, trust_remote_code=self.trust_remote_code, padding_side="left")

@@ -21,8 +21,10 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl, remove_stale_temps
+from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
+                        remove_stale_temps)
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
+from paramem.signals import StopRequest
 
 
 
@@ -119,7 +121,11 @@ def check_signature(output: Path, signature: dict | None, resuming: bool, write:
     meta = output.with_name(output.name + ".settings.json")
     signature = json.loads(dumps(signature))  # as it reads back from the file (tuples become lists)
     if resuming and meta.exists():
-        before = json.loads(meta.read_text(encoding="utf-8"))
+        advice = (f"it records the settings of the results in {output.name}: delete {meta.name} and "
+                  f"{output.name} to start over (without {output.name} the stage writes it anew)")
+        before = read_json(meta, advice)
+        if not isinstance(before, dict):
+            raise InputError(f"{meta}: not a settings object (a JSON {type(before).__name__}); {advice}")
         if before != signature:
             changed = sorted(k for k in set(before) | set(signature) if before.get(k) != signature.get(k))
             raise InputError(f"{output} holds results made with other settings (changed: {', '.join(changed)}); "
@@ -134,7 +140,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
     The LightningModule names the file (``output_name``) and the run dir (``run_dir``);
     ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
     After the merge, rank 0 calls ``pl_module.on_outputs_merged(path)`` when defined
-    (summaries, reports).
+    (summaries, reports), then logs the stage's W&B artifacts (paramem.artifacts).
     """
 
     def __init__(self) -> None:
@@ -145,6 +151,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
         self.n_written = 0
         self.n_skipped = 0
         self.plan: ResumePlan | None = None
+        self.stop = StopRequest()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
@@ -170,6 +177,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
                                                           f"{len(done)} reused"))
         # Nobody writes before every rank has read the same done-set (same sharding).
         trainer.strategy.barrier("paramem-writer-setup")
+        self.stop.install()
         todo = getattr(datamodule, "predict_samples", None)
         if todo is not None and not todo():
             # Lightning skips an empty predict loop and its end hooks: merge (and report)
@@ -199,10 +207,25 @@ class ShardedPredictionWriter(BasePredictionWriter):
         f.flush()
         self.n_written += len(prediction)
 
-    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+        self.stop.check(trainer.received_sigterm)  # the batch's records are flushed: a clean place to stop
+
+    def _close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._close()  # what was flushed stays in the shard for the rerun
+        self.stop.uninstall()
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.stop.uninstall()
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close()
+        self.stop.uninstall()  # the batches are done: the merge runs to its end
         self._merge(trainer, pl_module)
 
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -213,4 +236,9 @@ class ShardedPredictionWriter(BasePredictionWriter):
             hook = getattr(pl_module, "on_outputs_merged", None)
             if hook is not None:
                 hook(self.output)
+            if hasattr(pl_module, "artifact_outputs"):  # after the hook: reports write files too
+                from paramem.artifacts import stage_lineage
+
+                stage_lineage(trainer.loggers, pl_module.run_dir, pl_module.artifact_outputs(),
+                              pl_module.artifact_inputs())
         trainer.strategy.barrier("paramem-writer-done")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from paramem.data.local import LocalFileSource
 from paramem.data.sample import Source
-from paramem.io import read_jsonl
+from paramem.io import check_int, read_jsonl
 
 
 class EmbeddedSource(Source):
@@ -21,6 +21,8 @@ class EmbeddedSource(Source):
                  n_neardups: int = 3, corpus_dir: str | None = None, exposures: list[int] | None = None) -> None:
         self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
                            n_neardups=n_neardups)
+        for name, value in self.params.items():
+            check_int(f"data.init_args.source.init_args.{name}", value, 0)
         if exposures:  # absent otherwise (null or []): corpora written before it stay valid
             from paramem.data.exposure import check_exposures
 

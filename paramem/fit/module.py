@@ -205,6 +205,9 @@ class CausalLMFit(pl.LightningModule):
             self.tokenizer.save_pretrained(out_dir)
             self.tokenizer.padding_side = "right"
             self.write_training_texts(out_dir / "train_texts.jsonl")
+            from paramem.artifacts import stage_lineage
+
+            stage_lineage(self.loggers, self.run_dir, {"model": [out_dir]})
         if self.ledger is not None:
             trained = self.ledger.merged_trained()
             if self.trainer.is_global_zero:
