@@ -35,6 +35,7 @@ __all__ = [
     "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts",
 ]
 
+DECODERS = ("fast", "hf")
 MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts")
 # DESIGN.md: soft beam sampling T=0.25, top_p 0.9, top_k 40, rep. penalty 1.1; nucleus top_p 0.9, T~0.7.
 _SOFT_BEAM = {"temperature": 0.25, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
@@ -57,6 +58,10 @@ class DecodingSettings:
         repetition_penalty: > 0.
         length_penalty: beam search length penalty.
         seed: >= 0; a sample's paraphrases depend on (seed, uid) only.
+        decoder: fast (paramem.paraphrase.fastgen, static KV cache; GPT-NeoX and LLaMA) | hf
+            (transformers generate); fast falls back to hf, with one log line, for other models.
+        reask_rounds: sampled modes only, 0..10: a sample with fewer than num_paraphrases
+            distinct valid candidates is asked again with fresh noise, at most this many times.
     """
 
     mode: str = "beam_single_prompt"
@@ -69,10 +74,13 @@ class DecodingSettings:
     repetition_penalty: float | None = None
     length_penalty: float = 1.0
     seed: int = 0
+    decoder: str = "fast"  # fast (fastgen: static KV cache) where the model is covered, else hf
+    reask_rounds: int = 0
 
     def __post_init__(self):
         key = f"{PREFIX}.decoding"
         check_choice(f"{key}.mode", self.mode, MODES)
+        check_choice(f"{key}.decoder", self.decoder, DECODERS)
         k = self.num_paraphrases
         check_number(f"{key}.num_paraphrases", k, 1, integer=True)
         if self.soft_sampling and self.mode != "beam_single_prompt":
@@ -95,6 +103,10 @@ class DecodingSettings:
         check_number(f"{key}.repetition_penalty", resolved.repetition_penalty, 0, low_open=True)
         check_number(f"{key}.length_penalty", self.length_penalty)
         check_number(f"{key}.seed", self.seed, 0, integer=True)
+        check_number(f"{key}.reask_rounds", self.reask_rounds, 0, 10, integer=True)
+        if self.reask_rounds and not self.is_sampled:
+            raise InputError(f"{key}.reask_rounds: {self.reask_rounds} needs a sampled mode (nucleus_Nprompts, or "
+                             f"beam_single_prompt with soft_sampling: true): {self.mode} would answer the same again")
 
     def resolve(self) -> DecodingSettings:
         """A copy with every ``None`` sampling knob set to the mode's DESIGN.md default. The
@@ -258,13 +270,27 @@ def trim_generated(sequences: torch.Tensor, prompt_len: int, eos_id) -> list[lis
 
 def generate_texts(lm, tokenizer, settings: DecodingSettings, prompts: list[str], keys: list[str], min_new, max_new,
                    request: Request, device, tokenizer_kwargs: dict | None = None) -> list[list[str]]:
-    """One batched generate() call; ``request.num_return_sequences`` decoded texts per prompt.
+    """One batched generation; ``request.num_return_sequences`` decoded texts per prompt.
 
     keys: one noise key per prompt (noise_key(uid, ...)), so sampled outputs depend on
     (seed, key) only. The tokenizer must pad on the left. min_new/max_new: per prompt.
+    ``settings.decoder``: fast (paramem.paraphrase.fastgen) where it covers the model, else HF generate.
     """
-    enc = tokenizer(prompts, return_tensors="pt", padding=True,
-                    **(tokenizer_kwargs if tokenizer_kwargs is not None else {"add_special_tokens": False})).to(device)
+    settings = settings.resolve()
+    kwargs = tokenizer_kwargs if tokenizer_kwargs is not None else {"add_special_tokens": False}
+    r = request.num_return_sequences
+    if settings.decoder == "fast":
+        from paramem.paraphrase import fastgen
+
+        if fastgen.covers(lm):
+            # the HF path's checks (pad token, 0 <= min_new <= max_new) apply here too
+            generation_config(settings, min_new, max_new, tokenizer.pad_token_id, tokenizer.eos_token_id, request)
+            n = len(prompts)
+            ids = fastgen.generate_ids(lm, tokenizer, settings, prompts, keys, _as_list(min_new, n),
+                                       _as_list(max_new, n), request, device, kwargs)
+            texts = tokenizer.batch_decode([seq for per_prompt in ids for seq in per_prompt], skip_special_tokens=True)
+            return [texts[i * r:(i + 1) * r] for i in range(n)]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, **kwargs).to(device)
     prompt_len = enc["input_ids"].shape[1]
     config = generation_config(settings, min_new, max_new, tokenizer.pad_token_id, tokenizer.eos_token_id, request)
     procs = logits_processors(settings, keys, prompt_len, request.num_beams, min_new=min_new, max_new=max_new,
@@ -272,5 +298,4 @@ def generate_texts(lm, tokenizer, settings: DecodingSettings, prompts: list[str]
     with own_generation_config(lm), torch.no_grad():
         out = lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
     texts = tokenizer.batch_decode(trim_generated(out, prompt_len, tokenizer.eos_token_id), skip_special_tokens=True)
-    r = request.num_return_sequences
     return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]

@@ -7,14 +7,28 @@ original. The first failed check is the candidate's ``reason``; a rejected candi
 never accepted and never replaced by the original (see cleaning.py).
 
 Reasons, in the order they are checked:
-    empty, too_short, identical, too_close, too_different, low_similarity, entity_changed
-(the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample).
+    empty, too_short, identical, copied_example, copied_instruction, too_close,
+    too_different, words_changed, low_similarity, entity_changed
+(the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample,
+and ``surplus`` for a valid candidate beyond the K asked for).
+
+``copied_example`` / ``copied_instruction``: the candidate repeats a run of words of a
+few-shot example or of the prompt's instructions that the original does not hold (small
+models answer with the example's rewrite, or echo "Rewrite the passage as ..."): text
+from the prompt, not a rewrite of the original. ``words_changed``: the word-level InDel
+similarity (the same ratio on sequences of case-folded words) is below
+``min_word_similarity``: a near-duplicate keeps almost every word in order, while another
+sentence that shares a long name phrase can still reach a character ratio of 0.66 and a
+MiniLM cosine of 0.83. A candidate whose words equal the original's (punctuation or case
+changed only) is ``too_close`` under that check.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from rapidfuzz.distance import Indel
 
 from paramem.paraphrase.cleaning import edit_similarity, normalized
 from paramem.io import InputError
@@ -24,8 +38,11 @@ from paramem.settings import PREFIX, check_number
 # [0.6, 0.98]; the corpus' own reference near-duplicates lie at 0.97-0.997 and 0.6-0.97.
 DEFAULT_MIN_SEMANTIC = 0.8
 DEFAULT_EDIT_RANGE = (0.6, 0.98)
-REASONS = ("ok", "empty", "too_short", "identical", "too_close", "too_different", "low_similarity",
-           "entity_changed", "duplicate")
+REASONS = ("ok", "empty", "too_short", "identical", "copied_example", "copied_instruction", "too_close",
+           "too_different", "words_changed", "low_similarity", "entity_changed", "duplicate", "surplus")
+# A run of this many words shared with a prompt text (and absent from the original) is a copy.
+COPY_RUN_WORDS = 5
+_WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*")
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*")
 _CAPITALIZED = re.compile(r"(?<![\w'])[A-Z][\w'\u2019-]*")
@@ -55,6 +72,39 @@ def entities_kept(candidate: str, original: str) -> bool:
     return True
 
 
+def words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def word_similarity(a: str, b: str) -> float:
+    """InDel similarity of the two texts' word sequences (case-folded), in [0, 1]."""
+    wa, wb = words(a), words(b)
+    return 1.0 if not wa and not wb else Indel.normalized_similarity(wa, wb)
+
+
+def _runs(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def copies(candidate: str, original: str, prompt_text: str, run: int = COPY_RUN_WORDS) -> bool:
+    """Does ``candidate`` repeat ``run`` consecutive words of ``prompt_text`` (all of it, when
+    shorter) that do not occur in that order in ``original``?"""
+    piece = words(prompt_text)
+    n = min(run, len(piece))
+    if n < 2:
+        return False
+    shared = _runs(words(candidate), n) & _runs(piece, n)
+    return bool(shared - _runs(words(original), n))
+
+
+def copied_prompt(candidate: str, original: str, examples=(), instructions=()) -> str | None:
+    """``copied_example`` / ``copied_instruction`` when the candidate copies prompt text, else None."""
+    for reason, texts in (("copied_example", examples), ("copied_instruction", instructions)):
+        if any(copies(candidate, original, t) for t in texts):
+            return reason
+    return None
+
+
 def check_edit_range(edit_range, key: str = f"{PREFIX}.gate.edit_similarity_range") -> tuple[float, float] | None:
     """``None`` (off) or a validated (low, high) pair with 0 <= low <= high <= 1."""
     if edit_range is None:
@@ -80,6 +130,8 @@ class GateSettings:
             ``too_close``); null = off.
         check_entities: names and numbers must survive (``entity_changed``); null = on for
             the embedded corpus only.
+        min_word_similarity: word-level InDel ratio in [0, 1], ``words_changed`` below it;
+            null = off.
     """
 
     min_words: int = 3
@@ -87,6 +139,7 @@ class GateSettings:
     min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC
     edit_similarity_range: list[float] | None = field(default_factory=lambda: list(DEFAULT_EDIT_RANGE))
     check_entities: bool | None = None
+    min_word_similarity: float | None = None
 
     def __post_init__(self):
         key = f"{PREFIX}.gate"
@@ -96,6 +149,7 @@ class GateSettings:
             raise InputError(f"{key}.min_semantic_similarity needs {key}.semantic_similarity: true "
                              f"(or switch the semantic gate off with min_semantic_similarity: null)")
         check_edit_range(self.edit_similarity_range)
+        check_number(f"{key}.min_word_similarity", self.min_word_similarity, 0.0, 1.0, optional=True)
 
     @property
     def edit_range(self) -> tuple[float, float] | None:
@@ -104,12 +158,15 @@ class GateSettings:
 
 def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,
              similarity=None, edit_range=None, check_entities: bool = False,
-             edit: float | None = None) -> tuple[bool, str]:
+             edit: float | None = None, min_word_similarity: float | None = None,
+             prompt_texts: tuple = ((), ())) -> tuple[bool, str]:
     """(valid, reason) for one cleaned candidate; see the module docstring for the order.
 
     ``similarity`` is the semantic similarity to the original: a float already computed
     (batch it with SemanticSimilarity.pairwise) or an object with ``pairwise``; required
     only when ``min_semantic`` is set. ``edit`` is the edit similarity if already known.
+    ``prompt_texts``: (few-shot example texts, instruction texts) of the prompt the
+    candidate answered.
     """
     if not candidate or not candidate.strip():
         return False, "empty"
@@ -117,6 +174,9 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
         return False, "too_short"
     if normalized(candidate) == normalized(original):
         return False, "identical"
+    copied = copied_prompt(candidate, original, *prompt_texts)
+    if copied:
+        return False, copied
     band = check_edit_range(edit_range)
     if band is not None:
         score = edit_similarity(candidate, original) if edit is None else edit
@@ -124,6 +184,11 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
             return False, "too_close"
         if score < band[0]:
             return False, "too_different"
+    if min_word_similarity is not None:
+        if words(candidate) == words(original):
+            return False, "too_close"
+        if word_similarity(candidate, original) < min_word_similarity:
+            return False, "words_changed"
     if min_semantic is not None:
         if similarity is None:
             raise ValueError("validate(min_semantic=...) needs the similarity score (or a SemanticSimilarity)")

@@ -13,7 +13,7 @@ import torch
 
 from paramem.io import InputError
 from paramem.paraphrase import decoding
-from paramem.paraphrase.cleaning import clean, edit_similarity
+from paramem.paraphrase.cleaning import clean, edit_similarity, normalized
 from paramem.paraphrase.decoding import DecodingSettings
 from paramem.paraphrase.decoding import plan as decoding_plan
 from paramem.paraphrase.fields import split_field
@@ -32,9 +32,11 @@ class ParaphraseGenerator(PredictStage):
     """Args (beyond PredictStage's; ``model`` is the paraphraser, ``paramem:embedded_paraphraser``
     the small model shipped for the embedded corpus):
         max_prompt_tokens: longer originals are truncated to fit (recorded as ``truncated``).
-        decoding: mode and decoding knobs (decoding.DecodingSettings; DESIGN.md defaults when null).
+        decoding: mode, decoding knobs, decoder and re-ask rounds (decoding.DecodingSettings;
+            DESIGN.md defaults when null).
         prompt: templates, few-shot examples, chat template, field (templates.PromptSettings).
-        gate: the near-duplicate gate (gate.GateSettings).
+        gate: the near-duplicate gate (gate.GateSettings). Copies of a few-shot example or of
+            the instructions are always rejected (``copied_example`` / ``copied_instruction``).
     """
 
     output_name = "paraphrases.jsonl"
@@ -49,6 +51,7 @@ class ParaphraseGenerator(PredictStage):
         self.paraphraser_name = model if model is not None and resolve(model) != model else None
         self.settings = as_group(DecodingSettings, decoding).resolve()
         self.prompt, self.gate = as_group(PromptSettings, prompt), as_group(GateSettings, gate)
+        self.reask_rounds = self.settings.reask_rounds
         # Bad settings end in one "paramem: error:" line naming the setting, never a traceback.
         try:
             self.templates = load_templates(self.prompt.templates, self.prompt.template_names)
@@ -84,14 +87,15 @@ class ParaphraseGenerator(PredictStage):
                 "templates": [self.templates[r.template_index].name for r in self.requests],
                 "template_source": self.prompt.templates, "few_shot": self.prompt.few_shot,
                 "chat_template": self.prompt.chat, "paraphrase_field": self.prompt.field,
-                "paraphraser": self.paraphraser_name or self.model_path,
+                "reask_rounds": self.reask_rounds,
+                "paraphraser": self.paraphraser_name or self.model_path, "decoder": s.decoder,
                 "gate": self.gate_record()}
 
     def gate_record(self) -> dict:
         edit_range = self.gate.edit_range
         return {"min_words": self.gate.min_words, "min_semantic_similarity": self.gate.min_semantic_similarity,
                 "edit_similarity_range": list(edit_range) if edit_range else None,
-                "check_entities": self.check_entities}
+                "check_entities": self.check_entities, "min_word_similarity": self.gate.min_word_similarity}
 
     def signature_extra(self) -> dict:
         """Resolved settings (the gate as applied, the chat template) and the prompts
@@ -113,11 +117,16 @@ class ParaphraseGenerator(PredictStage):
     # -- generation --------------------------------------------------------------------------
     def _prompt(self, template, text: str) -> str:
         """The template rendered for ``text``; with a chat template, as the user's message."""
-        rendered = template.render(text, self.prompt.few_shot)
         if not self.use_chat:
-            return rendered
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": rendered}], tokenize=False,
+            return template.render(text, self.prompt.few_shot)
+        return self.tokenizer.apply_chat_template(template.messages(text, self.prompt.few_shot), tokenize=False,
                                                   add_generation_prompt=True)
+
+    def _prompt_texts(self, template) -> tuple[list[str], list[str]]:
+        """(few-shot example texts shown, instruction texts) of a template: what a candidate
+        must not copy."""
+        shown = template.examples[:template._n_examples(self.prompt.few_shot)]
+        return [t for pair in shown for t in pair], template.instruction_texts()
 
     def _tokenizer_kwargs(self) -> dict:
         # A chat template writes its own BOS / role markers into the prompt text: the
@@ -146,28 +155,55 @@ class ParaphraseGenerator(PredictStage):
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
                                        self.device, self._tokenizer_kwargs())
 
-    def process(self, batch: list[dict]) -> list[dict]:
-        candidates: list[list[tuple[str, str]]] = [[] for _ in batch]  # (template name, raw text)
-        truncated = [False] * len(batch)
-        # N-prompt modes: every (sample, template) row goes into one generate call.
+    def _ask(self, batch, splits, text_ids, round_: int, truncated: list[bool]) -> list[list[tuple[str, str]]]:
+        """One round of generation: ``(template name, raw text)`` candidates per sample. All
+        (sample, template) rows go into one generate call; a re-ask round draws fresh
+        noise (its own key), so a sampled mode answers anew."""
+        candidates: list[list[tuple[str, str]]] = [[] for _ in batch]
         prompts, keys, n_orig, owners = [], [], [], []
-        splits = [split_field(s, self.prompt.field) for s in batch]
-        text_ids = self.tokenizer([f.body for f in splits], add_special_tokens=False)["input_ids"]
         for req in self.requests:
             template = self.templates[req.template_index]
+            key_name = template.name if round_ == 0 else f"{template.name}\x1fround{round_}"
             for i, s in enumerate(batch):
                 text, n_tok, cut = self._fit_text(splits[i].body, text_ids[i], template)
                 truncated[i] |= cut
                 prompts.append(self._prompt(template, text))
-                keys.append(decoding.noise_key(s["uid"], template.name))
+                keys.append(decoding.noise_key(s["uid"], key_name))
                 n_orig.append(n_tok)
                 owners.append((i, template.name))
         outputs = self._generate(prompts, keys, n_orig, self.requests[0])
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
-        return self._records(batch, splits, candidates, truncated)
+        return candidates
 
-    def _records(self, batch, splits, candidates, truncated) -> list[dict]:
+    def process(self, batch: list[dict]) -> list[dict]:
+        splits = [split_field(s, self.prompt.field) for s in batch]
+        text_ids = self.tokenizer([f.body for f in splits], add_special_tokens=False)["input_ids"]
+        truncated = [False] * len(batch)
+        paras: list[list[dict]] = [[] for _ in batch]
+        seen_valid: list[set[str]] = [set() for _ in batch]
+        todo = list(range(len(batch)))  # samples still short of K distinct valid candidates
+        for round_ in range(1 + self.reask_rounds):
+            cut = [False] * len(todo)
+            asked = self._ask([batch[i] for i in todo], [splits[i] for i in todo], [text_ids[i] for i in todo],
+                              round_, cut)
+            for j, i in enumerate(todo):
+                truncated[i] |= cut[j]
+            self._judge([splits[i] for i in todo], asked, [paras[i] for i in todo], [seen_valid[i] for i in todo],
+                        round_)
+            todo = [i for i in todo if len(seen_valid[i]) < self.settings.num_paraphrases]
+            if not todo:
+                break
+        return [output_record(s, {"text": s["text"], "field": field.field, "paraphrases": p,
+                                  "n_valid": sum(x["valid"] for x in p), "truncated": cut,
+                                  "settings": self.settings_record()}, carry=("loss_start_char",))
+                for s, field, p, cut in zip(batch, splits, paras, truncated)]
+
+    def _judge(self, splits, candidates, paras: list[list[dict]], seen_valid: list[set[str]], round_: int) -> None:
+        """Clean and gate one round's candidates, appending to each sample's ``paras``: the
+        first K distinct valid ones count (a repeat, case and spacing ignored, is
+        ``duplicate``; one beyond K ``surplus``). ``seen_valid``: each sample's valid texts
+        so far (normalized), updated."""
         cleaned = [[(name, clean(raw, f.body)) for name, raw in cands] for f, cands in zip(splits, candidates)]
         sims: list[float] = []
         gate = self.gate
@@ -176,29 +212,31 @@ class ParaphraseGenerator(PredictStage):
             sims = self.similarity().pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else []
         sim_iter = iter(sims)
         check_entities = self.check_entities
-        records = []
-        for s, field, cands, cut in zip(batch, splits, cleaned, truncated):
-            paras, seen = [], set()
+        prompt_texts = {t.name: self._prompt_texts(t) for t in self.templates}
+        for field, cands, out, valid_bodies in zip(splits, cleaned, paras, seen_valid):
+            seen = valid_bodies
             for name, body in cands:
                 # Similarities compare the rewritten field with the original field: the
                 # verbatim rest of a QA text would otherwise inflate both.
                 sim = next(sim_iter) if gate.semantic_similarity and body.strip() else None
                 edit = edit_similarity(body, field.body)
                 valid, reason = validate(body, field.body, gate.min_words, gate.min_semantic_similarity, sim,
-                                         gate.edit_range, check_entities, edit)
-                if valid and body in seen:
+                                         gate.edit_range, check_entities, edit, gate.min_word_similarity,
+                                         prompt_texts[name])
+                if valid and normalized(body) in seen:
                     valid, reason = False, "duplicate"
-                seen.add(body)
+                elif valid and len(seen) >= self.settings.num_paraphrases:
+                    valid, reason = False, "surplus"
+                if valid:
+                    seen.add(normalized(body))
                 text, loss_start = field.join(body)
                 para = {"text": text, "valid": valid, "reason": reason, "similarity": sim, "edit_similarity": edit,
                         "template": name}
                 if loss_start is not None:
                     para["loss_start_char"] = loss_start
-                paras.append(para)
-            records.append(output_record(s, {"text": s["text"], "field": field.field, "paraphrases": paras,
-                                             "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
-                                             "settings": self.settings_record()}, carry=("loss_start_char",)))
-        return records
+                if self.reask_rounds:
+                    para["round"] = round_
+                out.append(para)
 
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:
