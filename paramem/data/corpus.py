@@ -7,6 +7,7 @@ from pathlib import Path
 from paramem.data.local import LocalFileSource
 from paramem.data.sample import Source
 from paramem.io import read_jsonl
+from paramem.layout import RunLayout
 
 
 class EmbeddedSource(Source):
@@ -32,10 +33,10 @@ class EmbeddedSource(Source):
         return "embedded"
 
     def _dir(self, run_dir: Path | None) -> Path:
-        return Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
+        return Path(self.corpus_dir) if self.corpus_dir else RunLayout(run_dir or ".").corpus_dir
 
     def _write(self, run_dir: Path | None) -> dict[str, Path]:
-        from paramem.data.embedded import write_corpus
+        from paramem.data.corpus_store import write_corpus
 
         return write_corpus(self._dir(run_dir), **self.params)
 

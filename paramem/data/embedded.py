@@ -10,17 +10,13 @@ moved) to test paraphrasers and the alignment signal against.
 from __future__ import annotations
 
 import hashlib
-import inspect
-import json
 import random
 import re
-from pathlib import Path
 
 from paramem.data.embedded_vocab import (  # noqa: F401  (re-exported)
     GIVEN_END, GIVEN_MID, GIVEN_ONSET, OCCUPATIONS, PARENTS, PRIZE_KIND, PRIZE_ROOT, REGION_KIND, REGION_ROOT,
     SUR_END, SUR_ROOT, SYNONYMS, TEMPLATES, TITLE_ADJ, TITLE_NOUN, TOPICS, TOWN_HEAD, TOWN_TAIL,
 )
-from paramem.io import atomic_write_jsonl, atomic_write_text, dumps
 from paramem.paraphrase.cleaning import edit_similarity
 
 # Bump whenever vocabulary, templates or sampling change: cached corpora are then rebuilt.
@@ -234,40 +230,3 @@ def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 4
     for j, r in enumerate(generate_records(n_teach, seed, n_neardups, start=n_eval)):
         corpus["teach"].append({"uid": f"teach-{j:05d}", "text": r["text"], "neardups": r["neardups"]})
     return corpus
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_corpus(out_dir: str | Path, **kwargs) -> dict[str, Path]:
-    """Write ``eval.jsonl`` (sorted by uid), ``teach.jsonl`` and ``corpus.json``.
-
-    Files made with the same parameters (and intact, by checksum) are reused untouched;
-    otherwise every file is replaced atomically, the manifest last, so an interrupted
-    write is never mistaken for a finished one.
-    """
-    bound = inspect.signature(build_corpus).bind(**kwargs)
-    bound.apply_defaults()
-    params = dict(bound.arguments)
-    if not params.get("exposures"):  # keeps manifests written before exposures existed valid
-        params.pop("exposures", None)
-    out = Path(out_dir)
-    paths = {"eval": out / "eval.jsonl", "teach": out / "teach.jsonl", "corpus": out / "corpus.json"}
-    head = {"generator": "paramem.data.embedded", "version": GENERATOR_VERSION, "params": params}
-    try:
-        old = json.loads(paths["corpus"].read_text(encoding="utf-8"))
-        if {k: old.get(k) for k in head} == head and all(
-                _sha256(paths[k]) == old["sha256"][k] for k in ("eval", "teach")):
-            return paths
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    paths["corpus"].unlink(missing_ok=True)
-    corpus = build_corpus(**params)
-    rows = sorted(corpus["member"] + corpus["nonmember"], key=lambda r: r["uid"])
-    atomic_write_jsonl(paths["eval"], rows)
-    atomic_write_jsonl(paths["teach"], corpus["teach"])
-    manifest = {**head, "counts": {"eval": len(rows), "teach": len(corpus["teach"])},
-                "sha256": {k: _sha256(paths[k]) for k in ("eval", "teach")}}
-    atomic_write_text(paths["corpus"], dumps(manifest) + "\n")
-    return paths
