@@ -11,6 +11,7 @@ once a command has parsed and is about to run (never on ``--help`` / ``--print_c
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from paramem import __version__
 from paramem.io import InputError, is_temp_name
+from paramem.parse_errors import nested_nulls_as_json, summarize
 
 COMMANDS = {
     "fit": "train or fine-tune the target model on the members (paramem.fit.CausalLMFit)",
@@ -87,6 +89,18 @@ def prepare_run(processes: int = 1) -> None:
     set_cpu_threads(processes)
 
 
+def check_run_dir(run_dir: str) -> None:
+    """The run dir is a folder, or can become one: not a file, nor below one."""
+    path = Path(run_dir)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == path else f"is below {folder}, which is a file"
+                raise InputError(f"--run_dir {run_dir} {what}; a run dir is a folder (new or from an earlier "
+                                 f"stage): name another path")
+            return
+
+
 def lightning_cli(args: list[str] | None):
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -111,6 +125,7 @@ def lightning_cli(args: list[str] | None):
 
         def before_instantiate_classes(self) -> None:
             # parsed, and neither --help nor --print_config: a run follows
+            check_run_dir(self.config[self.subcommand].run_dir)
             prepare_run(processes_per_host(self.config[self.subcommand].trainer.devices))
 
         def before_predict(self) -> None:
@@ -126,7 +141,8 @@ def lightning_cli(args: list[str] | None):
             report_wandb_runs(self.trainer.loggers)
 
     return ParamemCLI(subclass_mode_model=True, subclass_mode_data=True, save_config_kwargs={"overwrite": True},
-                      parser_kwargs={"prog": "paramem", "description": HELP.split("\n\n")[0]}, args=args)
+                      parser_kwargs={"prog": "paramem", "description": HELP.split("\n\n")[0], "exit_on_error": False},
+                      args=args)
 
 
 def report_cli(argv: list[str]):
@@ -134,7 +150,8 @@ def report_cli(argv: list[str]):
 
     from paramem.report.build import report_main  # sets W&B's mode itself when it logs there
 
-    return CLI(report_main, args=scores_as_list(argv), as_positional=False, prog="paramem report")
+    return CLI(report_main, args=scores_as_list(argv), as_positional=False, prog="paramem report",
+               exit_on_error=False)
 
 
 def scores_as_list(argv: list[str]) -> list[str]:
@@ -163,7 +180,7 @@ def user_path(filename: str) -> str:
     return str(path.parent) if is_temp_name(path.name) else str(path)
 
 
-def user_error(e: BaseException) -> tuple[BaseException, str] | None:
+def user_error(e: BaseException, command: str = "predict") -> tuple[BaseException, str] | None:
     """The error the user can fix and its one-line message, searched along the chain of
     causes (jsonargparse wraps what a constructor raises); None for anything else (a bug
     keeps its traceback)."""
@@ -172,6 +189,8 @@ def user_error(e: BaseException) -> tuple[BaseException, str] | None:
         seen.add(id(e))
         if isinstance(e, InputError):
             return e, str(e)
+        if isinstance(e, argparse.ArgumentError):  # jsonargparse's, with exit_on_error=False
+            return e, summarize(str(e), command)
         if isinstance(e, OSError) and e.errno in _USER_OS_ERRORS and e.filename:
             return e, (f"{user_path(e.filename)}: {e.strerror}; paramem could not use this path: check it, its "
                        f"permissions and free space (outputs go under --run_dir; paramem report's under --out_dir)")
@@ -186,7 +205,7 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
     traceback instead."""
     argv = sys.argv[1:] if args is None else list(args)
     debug = "--debug" in argv or os.environ.get("PARAMEM_DEBUG", "") not in ("", "0")
-    argv = [a for a in argv if a != "--debug"]
+    argv = nested_nulls_as_json([a for a in argv if a != "--debug"])
     if args is None:
         # LightningCLI reads sys.argv itself (given both, it warns); a DDP launcher re-runs
         # sys.argv: so --debug leaves sys.argv and reaches the ranks through the environment.
@@ -215,7 +234,7 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
         print("paramem: interrupted (the same command resumes or redoes it)", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
-        found = user_error(e)
+        found = user_error(e, argv[0])
         if found is None or debug:
             raise
         # Bad input is the user's to fix: one clear line, no traceback.

@@ -25,6 +25,15 @@ class InputError(ValueError):
     """Bad user input; the message names the file, line and/or field."""
 
 
+def check_int(key: str, value: Any, least: int, *, optional: bool = False) -> None:
+    """A whole-number setting (not a bool) >= ``least`` (or None when ``optional``), else
+    one InputError naming ``key`` and the range."""
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise InputError(f"{key} is {value!r}: it must be an integer >= {least}{' or null' if optional else ''}")
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not valid JSON")
 
@@ -64,6 +73,20 @@ def read_jsonl(path: str | Path, *, allow_truncated_tail: bool = False) -> Itera
         if not isinstance(record, dict):
             raise InputError(f"{path}:{i}: expected a JSON object, got {type(record).__name__}")
         yield i, record
+
+
+def read_json(path: str | Path, advice: str) -> Any:
+    """A whole-file JSON document; an unreadable or malformed one (a write cut short by a
+    kill or a full disk) is one InputError naming the file and ``advice`` (what to do)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().removeprefix(UTF8_BOM).decode("utf-8"), parse_constant=_reject_constant)
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; {advice}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a JSON file; {advice}") from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"{path}: damaged or truncated ({e}); {advice}") from None
 
 
 def expand_run_dir(path: str | Path, run_dir: str | Path | None) -> Path:

@@ -23,7 +23,8 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from paramem.io import InputError, atomic_write_jsonl, atomic_write_text, dumps, read_jsonl, remove_stale_temps
+from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
+                        remove_stale_temps)
 from paramem.layout import RunLayout
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
 
@@ -135,7 +136,11 @@ def check_signature(output: Path, signature: dict | None, resuming: bool, write:
     meta = RunLayout.settings(output)
     signature = json.loads(dumps(signature))  # as it reads back from the file (tuples become lists)
     if resuming and meta.exists():
-        before = json.loads(meta.read_text(encoding="utf-8"))
+        advice = (f"it records the settings of the results in {output.name}: delete {meta.name} and "
+                  f"{output.name} to start over (without {output.name} the stage writes it anew)")
+        before = read_json(meta, advice)
+        if not isinstance(before, dict):
+            raise InputError(f"{meta}: not a settings object (a JSON {type(before).__name__}); {advice}")
         if before != signature:
             changed = sorted(k for k in set(before) | set(signature) if before.get(k) != signature.get(k))
             raise InputError(f"{output} holds results made with other settings (changed: {', '.join(changed)}); "

@@ -64,7 +64,7 @@ def test_a_stage_asking_for_another_corpus_refuses_and_leaves_it(tiny_run, tmp_p
     before = _tree(run_dir / "corpus")
     other = [a if a != "16" or TINY_SOURCE[i - 1] != "--data.init_args.source.init_args.n_teach" else "150"
              for i, a in enumerate(TINY_SOURCE)]
-    with pytest.raises(InputError, match=r'holds the embedded corpus version \d+ .*"n_teach": 16.*asks for '
+    with pytest.raises(InputError, match=r'holds the paramem.data.embedded corpus version \d+ .*"n_teach": 16.*asks for '
                                          r'.*"n_teach": 150'):
         _predict("influence/tiny.yaml", run_dir, *other)
     assert _tree(run_dir / "corpus") == before

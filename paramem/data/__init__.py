@@ -10,6 +10,7 @@ _EXPORTS = {
     "LocalFileSource": "paramem.data.local",
     "MIADataModule": "paramem.data.datamodule",
     "MimirSource": "paramem.data.hub",
+    "PyDocsSource": "paramem.data.corpus",
     "Source": "paramem.data.sample",
     "TOFUSource": "paramem.data.hub",
     "WikiMIASource": "paramem.data.hub",

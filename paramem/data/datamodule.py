@@ -13,7 +13,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from paramem.data.sample import Source, checked_samples
-from paramem.io import InputError
+from paramem.io import check_int
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,8 @@ class MIADataModule(pl.LightningDataModule):
                  num_workers: int = 0) -> None:
         super().__init__()
         for name, value, least in (("batch_size", batch_size, 1), ("max_samples", max_samples, 1),
-                                   ("num_workers", num_workers, 0)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-                raise InputError(f"data.init_args.{name} is {value!r}: it must be an integer >= {least}")
+                                   ("num_workers", num_workers, 0), ("seed", seed, 0)):
+            check_int(f"data.init_args.{name}", value, least, optional=name == "max_samples")
         self.source = source
         self.run_dir = Path(run_dir)
         self.batch_size = batch_size

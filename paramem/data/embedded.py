@@ -10,8 +10,10 @@ moved) to test paraphrasers and the alignment signal against.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import random
 import re
+from pathlib import Path
 
 from paramem.data.embedded_vocab import (  # noqa: F401  (re-exported)
     GIVEN_END, GIVEN_MID, GIVEN_ONSET, OCCUPATIONS, PARENTS, PRIZE_KIND, PRIZE_ROOT, REGION_KIND, REGION_ROOT,
@@ -230,3 +232,24 @@ def build_corpus(n_members: int = 200, n_nonmembers: int = 200, n_teach: int = 4
     for j, r in enumerate(generate_records(n_teach, seed, n_neardups, start=n_eval)):
         corpus["teach"].append({"uid": f"teach-{j:05d}", "text": r["text"], "neardups": r["neardups"]})
     return corpus
+
+
+def write_corpus(out_dir: str | Path, **kwargs) -> dict[str, Path]:
+    """Write ``eval.jsonl`` (sorted by uid), ``teach.jsonl`` and ``corpus.json``; files made
+    with the same parameters (and intact, by checksum) are reused untouched
+    (``paramem.data.corpus_files``)."""
+    from paramem.data.corpus_files import write_checked
+
+    bound = inspect.signature(build_corpus).bind(**kwargs)
+    bound.apply_defaults()
+    params = dict(bound.arguments)
+    if not params.get("exposures"):  # keeps manifests written before exposures existed valid
+        params.pop("exposures", None)
+    head = {"generator": "paramem.data.embedded", "version": GENERATOR_VERSION, "params": params}
+
+    def build() -> dict[str, list[dict]]:
+        corpus = build_corpus(**params)
+        return {"eval": sorted(corpus["member"] + corpus["nonmember"], key=lambda r: r["uid"]),
+                "teach": corpus["teach"]}
+
+    return write_checked(out_dir, head, build)

@@ -103,11 +103,36 @@ def make_sample(
             sample["paraphrase_loss_starts"] = starts
     if extra:
         sample.update(extra)
+    check_utf8(sample, where, {"text": text_field, **(field_names or {})})
     if "loss_start_char" in sample:
         names = field_names or {}
         sample["loss_start_char"] = parse_loss_start(sample["loss_start_char"], text, where,
                                                      names.get("loss_start_char") or "loss_start_char")
     return sample
+
+
+def _unencodable(value: Any, path: str) -> str | None:
+    """The path of the first string inside ``value`` that UTF-8 cannot encode, else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            return f"{path} (character {e.start}: {value[e.start]!r})"
+    elif isinstance(value, (list, tuple)):
+        return next((bad for i, v in enumerate(value) if (bad := _unencodable(v, f"{path}[{i}]"))), None)
+    elif isinstance(value, dict):
+        return next((bad for k, v in value.items() if (bad := _unencodable(v, f"{path}.{k}"))), None)
+    return None
+
+
+def check_utf8(sample: dict, where: str, field_names: dict[str, str]) -> None:
+    """Every string of a sample is text a tokenizer can take: JSON's ``\\ud800`` (a lone
+    surrogate) parses, but no UTF-8 text holds it."""
+    for key, value in sample.items():
+        bad = _unencodable(value, field_names.get(key) or key)
+        if bad:
+            raise InputError(f"{where}: field {bad} is a lone surrogate, not a character (valid JSON, "
+                             f"but no text holds it); fix or drop it")
 
 
 def parse_loss_start(value: Any, text: str, where: str, field: str) -> int:

@@ -135,7 +135,10 @@ def load_cache(folder: Path, meta: dict) -> tuple[dict, torch.Tensor, torch.Tens
     from safetensors.torch import load_file
 
     meta_file = folder / "meta.json"
-    if not meta_file.exists() or json.loads(meta_file.read_text(encoding="utf-8")) != json.loads(dumps(meta)):
+    try:  # a cache: a missing or damaged record of its settings means recompute it
+        if json.loads(meta_file.read_text(encoding="utf-8")) != json.loads(dumps(meta)):
+            return None
+    except (OSError, ValueError):
         return None
     factors: dict = {}
     for key, t in load_file(str(folder / "factors.safetensors")).items():

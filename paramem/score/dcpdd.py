@@ -12,14 +12,20 @@ corpus directory counts its teach records (texts and their near-duplicates).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch
 
-from paramem.io import InputError, expand_run_dir, read_jsonl
+from paramem.io import InputError, expand_run_dir, read_json, read_jsonl
 from paramem.score.registry import TextStats, register
+
+
+def _json_rows(p: Path) -> list:
+    rows = read_json(p, "give a JSON list of records, or a JSONL file")
+    if not isinstance(rows, list):
+        raise InputError(f"frequency corpus {p}: a .json file must hold a list of records, got a {type(rows).__name__}")
+    return rows
 
 
 def corpus_texts(path: str, run_dir: str | Path = ".", text_field: str = "text") -> list[str]:
@@ -32,7 +38,7 @@ def corpus_texts(path: str, run_dir: str | Path = ".", text_field: str = "text")
     if not p.exists():
         raise InputError(f"frequency corpus {p}: file not found")
     if p.suffix in (".jsonl", ".json"):
-        rows = read_jsonl(p) if p.suffix == ".jsonl" else enumerate(json.loads(p.read_text(encoding="utf-8")), 1)
+        rows = read_jsonl(p) if p.suffix == ".jsonl" else enumerate(_json_rows(p), 1)
         texts = []
         for line, r in rows:
             if not isinstance(r, dict) or not isinstance(r.get(text_field), str):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from paramem.io import finite_or_none
+from paramem.io import InputError, finite_or_none
 
 VARIANTS = ("lower", "neighbors", "ref", "recall_non", "recall_mem", "swaps", "samia")
 NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm")
@@ -36,6 +36,13 @@ class ScoreSettings:
     pac_top: float = 0.05  # PAC: fraction of highest token log-probs
     pac_bottom: float = 0.3  # PAC: fraction of lowest token log-probs
     log_inv_freq: Any = None  # (V,) float64 tensor log(1 / f(v)) for DC-PDD, or None
+
+    def __post_init__(self) -> None:
+        # min-k% averages the lowest floor(k*N) tokens: k = 0 takes none, k > 1 more than there are
+        bad = [k for k in self.ks if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1]
+        if bad or not self.ks:
+            raise InputError(f"model.init_args.ks is {list(self.ks)!r}: each k must be a number in (0, 1] "
+                             f"(the fraction of lowest-scoring tokens min-k% averages), at least one")
 
 
 @dataclass

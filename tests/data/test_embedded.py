@@ -11,8 +11,7 @@ from collections import Counter
 import pytest
 
 from paramem.data import embedded as E
-from paramem.data.corpus_store import write_corpus
-from paramem.data.embedded import build_corpus, generate_records
+from paramem.data.embedded import build_corpus, generate_records, write_corpus
 from paramem.io import InputError
 from paramem.paraphrase.cleaning import edit_similarity
 
@@ -198,7 +197,8 @@ def test_write_corpus_reuses_and_never_rewrites(tmp_path):
 
     # A finished corpus is shared (the model trained on it): other parameters are refused, never rewritten.
     before = {k: p.read_bytes() for k, p in paths.items()}
-    with pytest.raises(InputError, match=r"holds the embedded corpus version \d+ .*\"seed\": 2.*asks for .*\"seed\": 3"):
+    with pytest.raises(InputError, match=r"holds the paramem.data.embedded corpus version \d+ .*\"seed\": 2.*"
+                                         r"asks for .*\"seed\": 3"):
         write_corpus(tmp_path, **{**params, "seed": 3})
     assert {k: p.read_bytes() for k, p in paths.items()} == before
     assert not list(tmp_path.glob(".*.tmp"))

@@ -115,7 +115,7 @@ def test_embedded_prefix_pool(tmp_path):
 
     import pytest
 
-    from paramem.data.corpus_store import write_corpus
+    from paramem.data.embedded import write_corpus
     from paramem.io import InputError, read_jsonl
     from paramem.score.recall import PrefixPool
 
