@@ -38,7 +38,7 @@ class EmbeddedSource(Source):
         return Path(self.corpus_dir) if self.corpus_dir else RunLayout(run_dir or ".").corpus_dir
 
     def _write(self, run_dir: Path | None) -> dict[str, Path]:
-        from paramem.data.corpus_store import write_corpus
+        from paramem.data.embedded import write_corpus
 
         return write_corpus(self._dir(run_dir), **self.params)
 
