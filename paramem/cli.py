@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 from pathlib import Path
 
 from paramem import __version__
 from paramem.io import InputError, is_temp_name
 from paramem.parse_errors import nested_nulls_as_json, summarize
+from paramem.signals import Stopped
 
 COMMANDS = {
     "fit": "train or fine-tune the target model on the members (paramem.fit.CausalLMFit)",
@@ -228,11 +230,25 @@ def cli_main(args: list[str] | None = None, *, exit_on_error: bool | None = None
         if argv[0] == "report":  # rebuild a report from scores files, no model
             return report_cli(argv[1:])
         return lightning_cli(None if args is None else argv)
+    except Stopped as e:  # SIGTERM / SIGINT, stopped at a batch boundary
+        if debug:
+            raise
+        print(f"paramem: {e.message()}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         if debug:
             raise
-        print("paramem: interrupted (the same command resumes or redoes it)", file=sys.stderr)
+        print(f"paramem: {Stopped(signal.SIGINT).message()}", file=sys.stderr)
         sys.exit(130)
+    except SystemExit as e:
+        # Lightning turns a Ctrl-C outside the predict loop (loading, fit) into exit 1, and
+        # a SIGTERM in fit into a bare SystemExit: the same line and exit code as above
+        interrupt = isinstance(e.__context__, KeyboardInterrupt) or type(e).__name__ == "SIGTERMException"
+        if not interrupt or debug:
+            raise
+        stopped = Stopped(signal.SIGINT if isinstance(e.__context__, KeyboardInterrupt) else signal.SIGTERM)
+        print(f"paramem: {stopped.message(at_batch_boundary=False)}", file=sys.stderr)
+        sys.exit(stopped.exit_code)
     except Exception as e:
         found = user_error(e, argv[0])
         if found is None or debug:

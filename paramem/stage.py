@@ -13,8 +13,9 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from paramem.io import InputError, expand_run_dir
-from paramem.models.loading import load_causal_lm, load_tokenizer
+from paramem.io import InputError
+from paramem.models.gguf import gguf_source
+from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ def is_oom(error: BaseException) -> bool:
 class PredictStage(pl.LightningModule):
     """Args:
         run_dir: run directory (outputs go to ``<run_dir>/<output_name>``).
-        model: target model (hub id or local dir); ``null`` = ``<run_dir>/model`` from ``paramem fit``.
+        model: target model (hub id, local dir, ``.gguf`` file or GGUF alias; ``{run_dir}`` is
+            expanded); ``null`` = ``<run_dir>/model`` from ``paramem fit``.
         dtype: ``auto`` (bf16 on capable GPUs, else float32), float32, bfloat16, float16.
         max_length: texts longer than this many tokens are truncated (and say so).
         trust_remote_code: allow code from the model repo (off by default).
@@ -60,7 +62,7 @@ class PredictStage(pl.LightningModule):
             raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
-        self.model_name = model
+        self.model_name = expand_model_path(model, run_dir)
         self.dtype_name = dtype
         self.max_length = max_length
         self.trust_remote_code = trust_remote_code
@@ -81,14 +83,15 @@ class PredictStage(pl.LightningModule):
 
     def model_fingerprint(self, name: str | None = None) -> str:
         """A local model, data file or corpus dir (``{run_dir}`` expanded): its files' contents
-        (paramem.fingerprint: cached per file, so a multi-GB checkpoint is hashed once);
+        (paramem.fingerprint: cached per file, so a multi-GB checkpoint is hashed once); a
+        GGUF file or alias: the GGUF file, not the cache directory it is dequantized into;
         anything else (a hub id): the name."""
         from paramem.fingerprint import DigestCache, path_fingerprint
 
-        given = name or self.model_path
-        path = expand_run_dir(given, self.run_dir)
+        name = expand_model_path(name, self.run_dir) or self.model_path
+        path = gguf_source(name) or Path(name)
         if not path.exists():
-            return str(given)
+            return str(name)
         cache_file = self.layout.fingerprint_cache if self.run_dir.is_dir() else None
         return path_fingerprint(path, DigestCache(cache_file))
 
@@ -111,6 +114,23 @@ class PredictStage(pl.LightningModule):
     def signature_extra(self) -> dict:
         """Inputs of the results that are not constructor arguments (e.g. a file's content)."""
         return {}
+
+    # -- W&B lineage (paramem.artifacts; the writer logs them after the merge) ------------------
+    def artifact_outputs(self) -> dict[str, list[Path]]:
+        """{artifact kind: files} this stage wrote."""
+        return {Path(self.output_name).stem: [self.run_dir / self.output_name]}
+
+    def artifact_inputs(self) -> dict[str, list[Path]]:
+        """{artifact kind: files} this stage read: the model when it is a local directory, and
+        the data file when it is another stage's output (its name says which)."""
+        from paramem.artifacts import KINDS
+
+        inputs = {"model": [Path(self.model_path)]} if Path(self.model_path).is_dir() else {}
+        source = getattr(getattr(self._trainer, "datamodule", None), "source", None) if self._trainer else None
+        data = getattr(source, "path", None)
+        if data is not None and Path(data).stem in KINDS and Path(data).is_file():
+            inputs.setdefault(Path(data).stem, []).append(Path(data))
+        return inputs
 
     def load_lm(self, name: str):
         device = self.trainer.strategy.root_device if self._trainer is not None else None

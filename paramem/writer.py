@@ -14,6 +14,7 @@ ones aside (``<run_dir>/set_aside/``), where a rerun on the full input finds the
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -24,9 +25,10 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
-                        remove_stale_temps)
+                        remove_stale_temps, with_filename)
 from paramem.layout import RunLayout
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
+from paramem.signals import StopRequest
 
 
 def shard_dir_for(output: Path) -> Path:
@@ -75,14 +77,17 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path
     sources = _sources(output, aside)
     index: dict[str, tuple[int, int]] = {}
     kept_aside: dict[str, tuple[int, int]] = {}
+    final_lines: dict[str, tuple[int, bytes]] = {}  # uid -> (line, digest) of its record in the final file
     for src_idx, path in enumerate(sources):
         offset = 0
         with open(path, "rb") as f:
-            for line in f:
+            for line_no, line in enumerate(f, start=1):
                 start, offset = offset, offset + len(line)
                 if not line.endswith(b"\n") or not line.strip():
                     continue  # torn tail of a killed writer (or blank): redone on rerun
                 uid, record_hash = _key_of(line, path)
+                if path == output:
+                    _check_one_record(final_lines, uid, line_no, line, path)
                 if plan is None or plan.keeps(uid, record_hash):
                     index.setdefault(uid, (src_idx, start))
                 elif aside is not None and uid not in plan.current:
@@ -113,6 +118,17 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path
     for path in shards:  # merged: their records now live in the final file
         path.unlink(missing_ok=True)
     return n
+
+
+def _check_one_record(seen: dict[str, tuple[int, bytes]], uid: str, line_no: int, line: bytes, path: Path) -> None:
+    """The final file holds one record per uid; a second, different one means the file was
+    edited or mixed with another, and keeping either would be a guess."""
+    digest = hashlib.sha256(line.strip()).digest()
+    if uid in seen and seen[uid][1] != digest:
+        raise InputError(f"{path}:{line_no}: a second record for uid {uid!r} that differs from the one at line "
+                         f"{seen[uid][0]}; paramem writes one record per uid, so the file was edited or mixed: "
+                         f"delete the wrong line, or the file to recompute it")
+    seen.setdefault(uid, (line_no, digest))
 
 
 def _loads(line: bytes, path: Path) -> dict:
@@ -155,7 +171,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
     The LightningModule names the file (``output_name``) and the run dir (``run_dir``);
     ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
     After the merge, rank 0 calls ``pl_module.on_outputs_merged(path)`` when defined
-    (summaries, reports).
+    (summaries, reports), then logs the stage's W&B artifacts (paramem.artifacts).
     """
 
     def __init__(self) -> None:
@@ -167,6 +183,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
         self.n_skipped = 0
         self.plan: ResumePlan | None = None
         self.aside: Path | None = None  # records of samples that left the input (RunLayout.set_aside)
+        self.stop = StopRequest()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
@@ -194,6 +211,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
                                                           f"{len(done)} reused"))
         # Nobody writes before every rank has read the same done-set (same sharding).
         trainer.strategy.barrier("paramem-writer-setup")
+        self.stop.install()
         todo = getattr(datamodule, "predict_samples", None)
         if todo is not None and not todo():
             # Lightning skips an empty predict loop and its end hooks: merge (and report)
@@ -219,14 +237,32 @@ class ShardedPredictionWriter(BasePredictionWriter):
             record[HASH_FIELD] = hashes[str(record["uid"])]
         f = self._open(trainer)
         # One write call per batch: a kill leaves at most one torn line at the tail.
-        f.write("".join(dumps(r) + "\n" for r in prediction))
-        f.flush()
+        try:
+            f.write("".join(dumps(r) + "\n" for r in prediction))
+            f.flush()
+        except OSError as e:
+            raise with_filename(e, self._shard) from e
         self.n_written += len(prediction)
 
-    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+        self.stop.check(trainer.received_sigterm)  # the batch's records are flushed: a clean place to stop
+
+    def _close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._close()  # what was flushed stays in the shard for the rerun
+        self.stop.uninstall()
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.stop.uninstall()
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close()
+        self.stop.uninstall()  # the batches are done: the merge runs to its end
         self._merge(trainer, pl_module)
 
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -237,4 +273,9 @@ class ShardedPredictionWriter(BasePredictionWriter):
             hook = getattr(pl_module, "on_outputs_merged", None)
             if hook is not None:
                 hook(self.output)
+            if hasattr(pl_module, "artifact_outputs"):  # after the hook: reports write files too
+                from paramem.artifacts import stage_lineage
+
+                stage_lineage(trainer.loggers, pl_module.run_dir, pl_module.artifact_outputs(),
+                              pl_module.artifact_inputs())
         trainer.strategy.barrier("paramem-writer-done")

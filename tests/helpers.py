@@ -122,3 +122,46 @@ def assert_same_outputs(one: Path, two: Path, name: str) -> None:
         ra.get("settings", {}).pop("paraphraser", None)  # the model path names the run dir
         rb.get("settings", {}).pop("paraphraser", None)
         assert_close(ra, rb, ra["uid"])
+
+
+def wandb_records(run_folder: Path) -> list:
+    """The protobuf ``Record``s of an offline W&B run folder's ``run-*.wandb`` file, W&B's
+    record log: a 7-byte header, then 32 KiB blocks of records, each a 7-byte header
+    (crc32, length, kind: 1 whole, 2 first, 3 middle, 4 last piece) and its bytes."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out = []
+    for path in sorted(Path(run_folder).glob("run-*.wandb")):
+        data, pos, block, piece = path.read_bytes(), 7, 1 << 15, b""
+        while pos + 7 <= len(data):
+            if block - pos % block < 7:  # block tail too short for a header: zero padding
+                pos += block - pos % block
+                continue
+            _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+            chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+            piece = chunk if kind in (1, 2) else piece + chunk
+            if kind in (1, 4):
+                record = pb.Record()
+                record.ParseFromString(piece)
+                out.append(record)
+    return out
+
+
+def wandb_artifacts(run_folder: Path, timeout_s: float = 120) -> list[dict]:
+    """``{name, type, digest, used, files}`` of each artifact record of a finished offline
+    run (``used``: declared as an input), once W&B's service has written the run's exit
+    record (it writes the file after ``run.finish()`` returns)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = wandb_records(run_folder)
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            break
+        assert time.monotonic() < deadline, f"{run_folder}: no exit record after {timeout_s} s"
+        time.sleep(0.2)
+    return [{"name": r.artifact.name, "type": r.artifact.type, "digest": r.artifact.digest,
+             "used": r.artifact.use_after_commit, "files": sorted(e.path for e in r.artifact.manifest.contents)}
+            for r in records if r.WhichOneof("record_type") == "artifact"]

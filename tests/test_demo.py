@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers import REPO, child_env, read_jsonl
+from tests.helpers import REPO, child_env, read_jsonl, wandb_artifacts
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,26 @@ def assert_near_duplicates(rows: list[dict]) -> None:
     edit = np.array([Indel.normalized_similarity(x, y) for x, y in valid])
     fails = int(((cosine < 0.8) | (edit < 0.6) | (edit > 0.98)).sum())
     assert fails <= 0.1 * len(valid), f"{fails}/{len(valid)} valid paraphrases are not near-duplicates"
+
+
+def assert_lineage(wandb_runs, run_dir) -> None:
+    """fit -> paraphrase -> align -> mia in the runs' artifact records: each stage logs its
+    files and declares the very versions (same name and digest) the earlier stages logged."""
+    from paramem.artifacts import artifact_name
+
+    logged, used = {}, {}
+    for run in wandb_runs:
+        arts = wandb_artifacts(run)
+        outputs = tuple(sorted(a["name"].rsplit("-", 1)[1] for a in arts if not a["used"]))
+        logged.update({a["name"]: a["digest"] for a in arts if not a["used"]})
+        used[outputs] = {a["name"]: a["digest"] for a in arts if a["used"]}
+    name = {k: artifact_name(run_dir, k) for k in ("model", "paraphrases", "alignment")}
+    assert set(used) == {("model",), ("paraphrases",), ("alignment",), ("baselines", "metrics", "scores")}, used
+    assert set(used[("paraphrases",)]) == {name["model"]}
+    assert set(used[("alignment",)]) == {name["model"], name["paraphrases"]}
+    assert set(used[("baselines", "metrics", "scores")]) == set(name.values())
+    for inputs in used.values():
+        assert all(logged[n] == digest for n, digest in inputs.items())
 
 
 def test_demo_end_to_end(tmp_path):
@@ -68,8 +88,13 @@ def test_demo_end_to_end(tmp_path):
     assert dose[1] >= 0.9 and dose[1] - dose[0] >= 0.2, dose
     assert report["dose_response"]["spearman"]["loss"]["ci"][0] > 0
     assert "Dose-response" in proc.stdout and "e=16" in proc.stdout
+    dose_table = proc.stdout[proc.stdout.index("Dose-response"):]
+    for method in ("gapk", "acmia_ac_0.5", "acmia_normac_0.5", "camia_slope", "ngram_coverage"):
+        assert re.search(rf"^{re.escape(method)} +\d", dose_table, re.M), f"{method} not in the dose-response table"
     # every registered method but ref (no reference model in the demo) is reported
-    new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow")
+    new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow", "gapk", "acmia_ac_2",
+           "acmia_derivac_2", "acmia_normac_2", "camia_slope", "camia_calibrated", "ngram_coverage",
+           "ngram_coverage_creativity")
     for method in ("loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm") + new:
         assert metrics[method]["defined"], method
         assert re.search(rf"^{re.escape(method)} +\d", proc.stdout, re.M), f"{method} not in the printed table"
@@ -88,3 +113,4 @@ def test_demo_end_to_end(tmp_path):
     assert b"mia/loss/auroc" in blob and b"mia/align_cosine/auroc" in blob and b"mia/exposure=16/loss/auroc" in blob
     assert all(f"mia/{m}/auroc".encode() in blob for m in new)
     assert list(mia_run.rglob("histograms_*.png"))
+    assert_lineage(wandb_runs, run_dir)

@@ -90,7 +90,8 @@ def test_alignment_and_scores_schema(tiny_run, tmp_path):
     assert len(scores) == 32
     methods = set(scores[0]["scores"])
     assert {"loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm", "align_cosine",
-            "align_inner", "recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow"} <= methods
+            "align_inner", "recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow", "gapk",
+            "acmia_normac_2", "camia_slope", "ngram_coverage"} <= methods
     assert all(isinstance(r["scores"]["blind_bow"], float) for r in scores)
     for name in ("metrics.json", "metrics.csv", "roc.png", "histograms.png"):
         assert (run_dir / name).stat().st_size > 0

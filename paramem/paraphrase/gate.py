@@ -7,13 +7,27 @@ original. The first failed check is the candidate's ``reason``; a rejected candi
 never accepted and never replaced by the original (see cleaning.py).
 
 Reasons, in the order they are checked:
-    empty, too_short, identical, too_close, too_different, low_similarity, entity_changed
-(the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample).
+    empty, too_short, identical, copied_example, copied_instruction, too_close,
+    too_different, words_changed, low_similarity, entity_changed
+(the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample,
+and ``surplus`` for a valid candidate beyond the K asked for).
+
+``copied_example`` / ``copied_instruction``: the candidate repeats a run of words of a
+few-shot example or of the prompt's instructions that the original does not hold (small
+models answer with the example's rewrite, or echo "Rewrite the passage as ..."): text
+from the prompt, not a rewrite of the original. ``words_changed``: the word-level InDel
+similarity (the same ratio on sequences of case-folded words) is below
+``min_word_similarity``: a near-duplicate keeps almost every word in order, while another
+sentence that shares a long name phrase can still reach a character ratio of 0.66 and a
+MiniLM cosine of 0.83. A candidate whose words equal the original's (punctuation or case
+changed only) is ``too_close`` under that check.
 """
 
 from __future__ import annotations
 
 import re
+
+from rapidfuzz.distance import Indel
 
 from paramem.paraphrase.cleaning import edit_similarity, normalized
 
@@ -21,8 +35,11 @@ from paramem.paraphrase.cleaning import edit_similarity, normalized
 # [0.6, 0.98]; the corpus' own reference near-duplicates lie at 0.97-0.997 and 0.6-0.97.
 DEFAULT_MIN_SEMANTIC = 0.8
 DEFAULT_EDIT_RANGE = (0.6, 0.98)
-REASONS = ("ok", "empty", "too_short", "identical", "too_close", "too_different", "low_similarity",
-           "entity_changed", "duplicate")
+REASONS = ("ok", "empty", "too_short", "identical", "copied_example", "copied_instruction", "too_close",
+           "too_different", "words_changed", "low_similarity", "entity_changed", "duplicate", "surplus")
+# A run of this many words shared with a prompt text (and absent from the original) is a copy.
+COPY_RUN_WORDS = 5
+_WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*")
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*")
 _CAPITALIZED = re.compile(r"(?<![\w'])[A-Z][\w'\u2019-]*")
@@ -52,6 +69,39 @@ def entities_kept(candidate: str, original: str) -> bool:
     return True
 
 
+def words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def word_similarity(a: str, b: str) -> float:
+    """InDel similarity of the two texts' word sequences (case-folded), in [0, 1]."""
+    wa, wb = words(a), words(b)
+    return 1.0 if not wa and not wb else Indel.normalized_similarity(wa, wb)
+
+
+def _runs(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def copies(candidate: str, original: str, prompt_text: str, run: int = COPY_RUN_WORDS) -> bool:
+    """Does ``candidate`` repeat ``run`` consecutive words of ``prompt_text`` (all of it, when
+    shorter) that do not occur in that order in ``original``?"""
+    piece = words(prompt_text)
+    n = min(run, len(piece))
+    if n < 2:
+        return False
+    shared = _runs(words(candidate), n) & _runs(piece, n)
+    return bool(shared - _runs(words(original), n))
+
+
+def copied_prompt(candidate: str, original: str, examples=(), instructions=()) -> str | None:
+    """``copied_example`` / ``copied_instruction`` when the candidate copies prompt text, else None."""
+    for reason, texts in (("copied_example", examples), ("copied_instruction", instructions)):
+        if any(copies(candidate, original, t) for t in texts):
+            return reason
+    return None
+
+
 def check_edit_range(edit_range) -> tuple[float, float] | None:
     """``None`` (off) or a validated (low, high) pair with 0 <= low <= high <= 1."""
     if edit_range is None:
@@ -67,12 +117,15 @@ def check_edit_range(edit_range) -> tuple[float, float] | None:
 
 def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,
              similarity=None, edit_range=None, check_entities: bool = False,
-             edit: float | None = None) -> tuple[bool, str]:
+             edit: float | None = None, min_word_similarity: float | None = None,
+             prompt_texts: tuple = ((), ())) -> tuple[bool, str]:
     """(valid, reason) for one cleaned candidate; see the module docstring for the order.
 
     ``similarity`` is the semantic similarity to the original: a float already computed
     (batch it with SemanticSimilarity.pairwise) or an object with ``pairwise``; required
     only when ``min_semantic`` is set. ``edit`` is the edit similarity if already known.
+    ``prompt_texts``: (few-shot example texts, instruction texts) of the prompt the
+    candidate answered.
     """
     if not candidate or not candidate.strip():
         return False, "empty"
@@ -80,6 +133,9 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
         return False, "too_short"
     if normalized(candidate) == normalized(original):
         return False, "identical"
+    copied = copied_prompt(candidate, original, *prompt_texts)
+    if copied:
+        return False, copied
     band = check_edit_range(edit_range)
     if band is not None:
         score = edit_similarity(candidate, original) if edit is None else edit
@@ -87,6 +143,11 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
             return False, "too_close"
         if score < band[0]:
             return False, "too_different"
+    if min_word_similarity is not None:
+        if words(candidate) == words(original):
+            return False, "too_close"
+        if word_similarity(candidate, original) < min_word_similarity:
+            return False, "words_changed"
     if min_semantic is not None:
         if similarity is None:
             raise ValueError("validate(min_semantic=...) needs the similarity score (or a SemanticSimilarity)")

@@ -12,7 +12,7 @@ import logging
 import torch
 
 from paramem.paraphrase import decoding
-from paramem.paraphrase.cleaning import clean, edit_similarity
+from paramem.paraphrase.cleaning import clean, edit_similarity, normalized
 from paramem.paraphrase.fields import check_field, split_field
 from paramem.paraphrase.gate import DEFAULT_EDIT_RANGE, DEFAULT_MIN_SEMANTIC, check_edit_range, validate
 from paramem.paraphrase.paraphraser import resolve
@@ -32,6 +32,8 @@ class ParaphraseGenerator(PredictStage):
         num_paraphrases, num_beams, soft_sampling, temperature, top_p, top_k,
         repetition_penalty, length_penalty, seed: decoding knobs (DESIGN.md defaults when null).
         max_prompt_tokens: longer originals are truncated to fit (recorded as ``truncated``).
+        decoder: fast (static KV cache, paramem.paraphrase.fastgen; GPT-NeoX and LLaMA) | hf
+            (transformers generate). fast falls back to hf, with one log line, for other models.
         templates: shipped family (near_duplicate, syntactic, compact) or a template file.
         template_names: pick templates of the family by name (order kept).
         few_shot: prepend the family's example pair(s) (true, false or a count).
@@ -42,7 +44,12 @@ class ParaphraseGenerator(PredictStage):
         min_semantic_similarity (``low_similarity`` below it; null = off);
         edit_similarity_range ([low, high] InDel ratio: ``too_different`` / ``too_close``;
         null = off); check_entities (names and numbers must survive, ``entity_changed``;
-        null = on for the embedded corpus only).
+        null = on for the embedded corpus only); min_word_similarity (word-level InDel ratio,
+        ``words_changed`` below it; null = off). Copies of a few-shot example or of the
+        instructions are always rejected (``copied_example`` / ``copied_instruction``).
+        reask_rounds: sampled modes only: a sample with fewer than ``num_paraphrases``
+        distinct valid candidates is asked again with fresh noise, at most this many more
+        times (0 = once, as before).
     """
 
     output_name = "paraphrases.jsonl"
@@ -58,7 +65,8 @@ class ParaphraseGenerator(PredictStage):
                  paraphrase_field: str | None = None, min_words: int = 3, semantic_similarity: bool = True,
                  min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC,
                  edit_similarity_range: list[float] | None = list(DEFAULT_EDIT_RANGE),
-                 check_entities: bool | None = None, add_special_tokens: str | bool = "auto") -> None:
+                 check_entities: bool | None = None, add_special_tokens: str | bool = "auto",
+                 min_word_similarity: float | None = None, reask_rounds: int = 0, decoder: str = "fast") -> None:
         super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
         # Recorded as given: the alias, not the install path, names the shipped paraphraser.
         self.paraphraser_name = model if model is not None and resolve(model) != model else None
@@ -67,7 +75,7 @@ class ParaphraseGenerator(PredictStage):
             self.settings = decoding.DecodingSettings(
                 mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
                 temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-                length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed)
+                length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed, decoder=decoder)
             self.templates = load_templates(templates, template_names)
             self.requests = decoding.plan(self.settings, len(self.templates))  # fails early on too few templates
             self.template_source, self.few_shot = templates, few_shot
@@ -82,6 +90,15 @@ class ParaphraseGenerator(PredictStage):
             self.edit_range = check_edit_range(edit_similarity_range)
             self.entity_setting = check_entities
             self.use_semantic = semantic_similarity
+            if min_word_similarity is not None and not 0.0 <= float(min_word_similarity) <= 1.0:
+                raise ValueError(f"min_word_similarity must be in [0, 1] or null, got {min_word_similarity!r}")
+            self.min_word_similarity = None if min_word_similarity is None else float(min_word_similarity)
+            if not isinstance(reask_rounds, int) or isinstance(reask_rounds, bool) or not 0 <= reask_rounds <= 10:
+                raise ValueError(f"reask_rounds must be an integer in 0..10, got {reask_rounds!r}")
+            if reask_rounds and not self.settings.is_sampled:
+                raise ValueError(f"reask_rounds: {reask_rounds} needs a sampled mode (nucleus_Nprompts, or "
+                                 f"beam_single_prompt with soft_sampling: true): {mode} would answer the same again")
+            self.reask_rounds = reask_rounds
         except ValueError as e:
             raise InputError(f"paraphrase stage (model.init_args): {e}") from None
         self._similarity = None
@@ -111,13 +128,14 @@ class ParaphraseGenerator(PredictStage):
                 "templates": [self.templates[r.template_index].name for r in self.requests],
                 "template_source": self.template_source, "few_shot": self.few_shot,
                 "chat_template": self.chat_setting, "paraphrase_field": self.field,
-                "paraphraser": self.paraphraser_name or self.model_path,
+                "reask_rounds": self.reask_rounds,
+                "paraphraser": self.paraphraser_name or self.model_path, "decoder": s.decoder,
                 "gate": self.gate_record()}
 
     def gate_record(self) -> dict:
         return {"min_words": self.min_words, "min_semantic_similarity": self.min_semantic,
                 "edit_similarity_range": list(self.edit_range) if self.edit_range else None,
-                "check_entities": self.check_entities}
+                "check_entities": self.check_entities, "min_word_similarity": self.min_word_similarity}
 
     def signature_extra(self) -> dict:
         """Resolved settings (the gate as applied, the chat template) and the prompts
@@ -139,11 +157,16 @@ class ParaphraseGenerator(PredictStage):
     # -- generation --------------------------------------------------------------------------
     def _prompt(self, template, text: str) -> str:
         """The template rendered for ``text``; with a chat template, as the user's message."""
-        rendered = template.render(text, self.few_shot)
         if not self.use_chat:
-            return rendered
-        return self.tokenizer.apply_chat_template([{"role": "user", "content": rendered}], tokenize=False,
+            return template.render(text, self.few_shot)
+        return self.tokenizer.apply_chat_template(template.messages(text, self.few_shot), tokenize=False,
                                                   add_generation_prompt=True)
+
+    def _prompt_texts(self, template) -> tuple[list[str], list[str]]:
+        """(few-shot example texts shown, instruction texts) of a template: what a candidate
+        must not copy."""
+        shown = template.examples[:template._n_examples(self.few_shot)]
+        return [t for pair in shown for t in pair], template.instruction_texts()
 
     def _tokenizer_kwargs(self) -> dict:
         # A chat template writes its own BOS / role markers into the prompt text: the
@@ -172,28 +195,55 @@ class ParaphraseGenerator(PredictStage):
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
                                        self.device, self._tokenizer_kwargs())
 
-    def process(self, batch: list[dict]) -> list[dict]:
-        candidates: list[list[tuple[str, str]]] = [[] for _ in batch]  # (template name, raw text)
-        truncated = [False] * len(batch)
-        # N-prompt modes: every (sample, template) row goes into one generate call.
+    def _ask(self, batch, splits, text_ids, round_: int, truncated: list[bool]) -> list[list[tuple[str, str]]]:
+        """One round of generation: ``(template name, raw text)`` candidates per sample. All
+        (sample, template) rows go into one generate call; a re-ask round draws fresh
+        noise (its own key), so a sampled mode answers anew."""
+        candidates: list[list[tuple[str, str]]] = [[] for _ in batch]
         prompts, keys, n_orig, owners = [], [], [], []
-        splits = [split_field(s, self.field) for s in batch]
-        text_ids = self.tokenizer([f.body for f in splits], add_special_tokens=False)["input_ids"]
         for req in self.requests:
             template = self.templates[req.template_index]
+            key_name = template.name if round_ == 0 else f"{template.name}\x1fround{round_}"
             for i, s in enumerate(batch):
                 text, n_tok, cut = self._fit_text(splits[i].body, text_ids[i], template)
                 truncated[i] |= cut
                 prompts.append(self._prompt(template, text))
-                keys.append(decoding.noise_key(s["uid"], template.name))
+                keys.append(decoding.noise_key(s["uid"], key_name))
                 n_orig.append(n_tok)
                 owners.append((i, template.name))
         outputs = self._generate(prompts, keys, n_orig, self.requests[0])
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
-        return self._records(batch, splits, candidates, truncated)
+        return candidates
 
-    def _records(self, batch, splits, candidates, truncated) -> list[dict]:
+    def process(self, batch: list[dict]) -> list[dict]:
+        splits = [split_field(s, self.field) for s in batch]
+        text_ids = self.tokenizer([f.body for f in splits], add_special_tokens=False)["input_ids"]
+        truncated = [False] * len(batch)
+        paras: list[list[dict]] = [[] for _ in batch]
+        seen_valid: list[set[str]] = [set() for _ in batch]
+        todo = list(range(len(batch)))  # samples still short of K distinct valid candidates
+        for round_ in range(1 + self.reask_rounds):
+            cut = [False] * len(todo)
+            asked = self._ask([batch[i] for i in todo], [splits[i] for i in todo], [text_ids[i] for i in todo],
+                              round_, cut)
+            for j, i in enumerate(todo):
+                truncated[i] |= cut[j]
+            self._judge([splits[i] for i in todo], asked, [paras[i] for i in todo], [seen_valid[i] for i in todo],
+                        round_)
+            todo = [i for i in todo if len(seen_valid[i]) < self.settings.num_paraphrases]
+            if not todo:
+                break
+        return [output_record(s, {"text": s["text"], "field": field.field, "paraphrases": p,
+                                  "n_valid": sum(x["valid"] for x in p), "truncated": cut,
+                                  "settings": self.settings_record()}, carry=("loss_start_char",))
+                for s, field, p, cut in zip(batch, splits, paras, truncated)]
+
+    def _judge(self, splits, candidates, paras: list[list[dict]], seen_valid: list[set[str]], round_: int) -> None:
+        """Clean and gate one round's candidates, appending to each sample's ``paras``: the
+        first K distinct valid ones count (a repeat, case and spacing ignored, is
+        ``duplicate``; one beyond K ``surplus``). ``seen_valid``: each sample's valid texts
+        so far (normalized), updated."""
         cleaned = [[(name, clean(raw, f.body)) for name, raw in cands] for f, cands in zip(splits, candidates)]
         sims: list[float] = []
         if self.use_semantic:
@@ -201,29 +251,30 @@ class ParaphraseGenerator(PredictStage):
             sims = self.similarity().pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else []
         sim_iter = iter(sims)
         check_entities = self.check_entities
-        records = []
-        for s, field, cands, cut in zip(batch, splits, cleaned, truncated):
-            paras, seen = [], set()
+        prompt_texts = {t.name: self._prompt_texts(t) for t in self.templates}
+        for field, cands, out, valid_bodies in zip(splits, cleaned, paras, seen_valid):
+            seen = valid_bodies
             for name, body in cands:
                 # Similarities compare the rewritten field with the original field: the
                 # verbatim rest of a QA text would otherwise inflate both.
                 sim = next(sim_iter) if self.use_semantic and body.strip() else None
                 edit = edit_similarity(body, field.body)
                 valid, reason = validate(body, field.body, self.min_words, self.min_semantic, sim, self.edit_range,
-                                         check_entities, edit)
-                if valid and body in seen:
+                                         check_entities, edit, self.min_word_similarity, prompt_texts[name])
+                if valid and normalized(body) in seen:
                     valid, reason = False, "duplicate"
-                seen.add(body)
+                elif valid and len(seen) >= self.settings.num_paraphrases:
+                    valid, reason = False, "surplus"
+                if valid:
+                    seen.add(normalized(body))
                 text, loss_start = field.join(body)
                 para = {"text": text, "valid": valid, "reason": reason, "similarity": sim, "edit_similarity": edit,
                         "template": name}
                 if loss_start is not None:
                     para["loss_start_char"] = loss_start
-                paras.append(para)
-            records.append(output_record(s, {"text": s["text"], "field": field.field, "paraphrases": paras,
-                                             "n_valid": sum(p["valid"] for p in paras), "truncated": cut,
-                                             "settings": self.settings_record()}, carry=("loss_start_char",)))
-        return records
+                if self.reask_rounds:
+                    para["round"] = round_
+                out.append(para)
 
     # -- summary -----------------------------------------------------------------------------
     def on_outputs_merged(self, path) -> None:

@@ -34,6 +34,8 @@ class Template:
     source: str = "<inline>"
     # (original, rewrite) pairs shown before the real prompt when few_shot is requested.
     examples: tuple[tuple[str, str], ...] = field(default=())
+    # The system message of a chat prompt (``messages``); before the prompt otherwise.
+    system: str | None = None
 
     def __post_init__(self):
         n = self.text.count(PLACEHOLDER)
@@ -49,9 +51,7 @@ class Template:
         cut = before.rfind("\n") + 1
         return before[:cut], before[cut:], after
 
-    def render(self, text: str, few_shot: bool | int = False) -> str:
-        """The prompt for ``text``; ``few_shot`` = True (all examples) or a count of examples."""
-        head, line_before, after = self._split()
+    def _n_examples(self, few_shot: bool | int) -> int:
         if isinstance(few_shot, bool):
             n_examples = len(self.examples) if few_shot else 0
         elif isinstance(few_shot, int) and few_shot >= 0:
@@ -63,13 +63,36 @@ class Template:
                 f"template {self.name!r} ({self.source}) has {len(self.examples)} few-shot examples, "
                 f"{n_examples} requested"
             )
-        parts = [head]
-        for original, rewrite in self.examples[:n_examples]:
+        return n_examples
+
+    def render(self, text: str, few_shot: bool | int = False) -> str:
+        """The prompt for ``text`` as one text to continue (base models); ``few_shot`` = True
+        (all examples) or a count of examples, inline after the instructions."""
+        head, line_before, after = self._split()
+        parts = [f"{self.system}\n\n" if self.system else "", head]
+        for original, rewrite in self.examples[:self._n_examples(few_shot)]:
             # The example answer follows the output label after one space, and a blank line
             # ends it: the same shape cleaning.clean() expects from the model.
             parts.append(f"{line_before}{original}{after} {rewrite}\n\n")
         parts.append(line_before + text + after)
         return "".join(parts)
+
+    def messages(self, text: str, few_shot: bool | int = False) -> list[dict[str, str]]:
+        """The prompt for ``text`` as chat turns (instruct models): the system message, then
+        each few-shot example as a user turn (the template for its original) answered by an
+        assistant turn (its rewrite alone), then the user turn for ``text``. The model so
+        answers the last turn as it saw the examples answered, instead of continuing text."""
+        chat = [{"role": "system", "content": self.system}] if self.system else []
+        plain = Template(self.name, self.text, self.family, self.source)
+        for original, rewrite in self.examples[:self._n_examples(few_shot)]:
+            chat += [{"role": "user", "content": plain.render(original)}, {"role": "assistant", "content": rewrite}]
+        return chat + [{"role": "user", "content": plain.render(text)}]
+
+    def instruction_texts(self) -> list[str]:
+        """The prompt's own words (system message, instructions before the text line): an
+        output that repeats them copied the prompt (gate reason ``copied_instruction``)."""
+        head, line_before, after = self._split()
+        return [t for t in (self.system, head, line_before, after) if t and t.strip()]
 
 
 def list_families() -> list[str]:
@@ -142,12 +165,16 @@ def _parse(raw: str, suffix: str, source: str, default_family: str) -> list[Temp
         raise TemplateError(f"{source}: expected a list of templates or a mapping with a 'templates' list")
     family = str(data.get("family", default_family))
     examples = _examples(data.get("few_shot") or [], source)
+    system = data.get("system")
+    if system is not None and not (isinstance(system, str) and system.strip()):
+        raise TemplateError(f"{source}: 'system' must be a non-empty string (the chat system message)")
     out = []
     for i, item in enumerate(data["templates"]):
         if isinstance(item, str):
-            out.append(_make(f"{family}_{i}", item, family, source, examples))
+            out.append(_make(f"{family}_{i}", item, family, source, examples, system))
         elif isinstance(item, dict) and isinstance(item.get("text"), str):
-            out.append(_make(str(item.get("name", f"{family}_{i}")), item["text"], family, source, examples))
+            out.append(_make(str(item.get("name", f"{family}_{i}")), item["text"], family, source, examples,
+                             system))
         else:
             raise TemplateError(f"{source}: template #{i} must be a string or a mapping with a 'text' string")
     return out
@@ -164,5 +191,5 @@ def _examples(raw, source: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _make(name: str, text: str, family: str, source: str, examples) -> Template:
-    return Template(name=name, text=text, family=family, source=source, examples=examples)
+def _make(name: str, text: str, family: str, source: str, examples, system: str | None = None) -> Template:
+    return Template(name=name, text=text, family=family, source=source, examples=examples, system=system)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.models.loading import expand_model_path
 from paramem.records import output_record
 from paramem.score import registry
 from paramem.stage import PredictStage
@@ -27,14 +28,14 @@ from paramem.textbatch import pad, special_tokens_kwargs, tokenize
 
 log = logging.getLogger(__name__)
 KS = registry.ScoreSettings().ks
-CLASSIC = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm")
+CLASSIC = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm", "gapk", "acmia", "camia")
 
 
 class BaselineScorer(PredictStage):
     """Args (beyond PredictStage's):
         methods: registered method names (null: the classic ones, pac and blind_bow, plus
             ref / recall + con_recall / dcpdd when reference_model / prefix_pool /
-            frequency_corpus is set; samia and samia_zlib only on request).
+            frequency_corpus is set; samia, samia_zlib and ngram_coverage only on request).
         reference_model: a smaller model of the same tokenizer family for ``ref``.
         ks: fractions for min-k% and min-k%++.
         prefix_pool / prefix_shots / prefix_seed / gamma: ReCaLL prefixes (a labelled file or
@@ -63,7 +64,7 @@ class BaselineScorer(PredictStage):
                  blind_folds: int = 5, blind_seed: int = 0, rows_per_forward: int = 32,
                  alignment_file: str = "alignment.jsonl", n_resamples: int = 1000, ci_seed: int = 0) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
-        self.reference_model = reference_model
+        self.reference_model = expand_model_path(reference_model, run_dir)
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
         self.method_names = list(methods) if methods is not None else self._default_methods()
         try:
@@ -135,8 +136,9 @@ class BaselineScorer(PredictStage):
                 self.tokenizer, corpus_texts(self.frequency_corpus, self.run_dir), vocab)
 
     # -- scoring ---------------------------------------------------------------------------
-    def _row_stats(self, lm, rows: list, grad_rows: set[int]) -> list:
-        """RowStats per token row: sorted by length (little padding), rows_per_forward per forward."""
+    def _row_stats(self, lm, rows: list, grad_rows: frozenset[int], tempered_rows: frozenset[int] = frozenset()) -> list:
+        """RowStats per token row: sorted by length (little padding), rows_per_forward per forward.
+        ``grad_rows`` / ``tempered_rows`` also get the head gradient norm / ACMIA's tempered stats."""
         from paramem.score.tokenstats import batch_token_stats
 
         order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
@@ -144,7 +146,9 @@ class BaselineScorer(PredictStage):
         for lo in range(0, len(order), self.rows_per_forward):
             chunk = order[lo:lo + self.rows_per_forward]
             enc = pad(self.tokenizer, [rows[i] for i in chunk], self.device)
-            stats = batch_token_stats(lm, enc, grad_norm_rows=[i in grad_rows for i in chunk])
+            stats = batch_token_stats(lm, enc, grad_norm_rows=[i in grad_rows for i in chunk],
+                                      tempered_rows=[i in tempered_rows for i in chunk],
+                                      taus=self.settings.tempered_taus if tempered_rows else ())
             for i, st, trunc in zip(chunk, stats, enc.truncated):
                 st.truncated = trunc
                 out[i] = st
@@ -197,8 +201,10 @@ class BaselineScorer(PredictStage):
         if self.pool is not None:
             self.pool.check_disjoint(batch)
         rows, slots = self._plan_rows(batch)
-        grad = {sl["original"] for sl in slots} if any("grad_norm" in m.needs for m in self.methods) else set()
-        stats = self._row_stats(self.lm, rows, grad)
+        originals = frozenset(sl["original"] for sl in slots)
+        needs = {n for m in self.methods for n in m.needs}
+        stats = self._row_stats(self.lm, rows, originals if "grad_norm" in needs else frozenset(),
+                                originals if "tempered" in needs else frozenset())
         ref = self._row_stats(self.ref_lm, [rows[sl["original"]] for sl in slots], set()) if "ref" in self.variants \
             else None
         samia = self._samia(batch) if "samia" in self.variants else None
@@ -216,6 +222,15 @@ class BaselineScorer(PredictStage):
             records.append(output_record(s, {"n_tokens": st.n_tokens, "truncated": st.truncated,
                                              "scores": registry.score_sample(per_sample, ts)}))
         return records
+
+    def artifact_outputs(self) -> dict[str, list[Path]]:
+        return {**super().artifact_outputs(), "scores": [self.run_dir / "scores.jsonl"],
+                "metrics": [self.run_dir / "metrics.json", self.run_dir / "metrics.csv"]}
+
+    def artifact_inputs(self) -> dict[str, list[Path]]:
+        """The model and data, plus the alignment and influence files the scores join."""
+        return {**super().artifact_inputs(), "alignment": [self.run_dir / self.alignment_file],
+                "influence": [self.run_dir / "influence.jsonl"]}
 
     # -- report ----------------------------------------------------------------------------
     def set_scores(self, baselines: list[dict]) -> dict[str, dict]:

@@ -12,7 +12,9 @@ texts at once (the blind baseline).
 ``prefix_pool``, ``frequencies``, ``generation``; and ``grad_norm``: the stage then also
 computes the original's output-layer gradient norm (``ts.original.grad_norm``) from the
 same forward pass, which costs a hook and a Gram product per text, so only when a method
-asks for it.
+asks for it; ``tempered``: the original's temperature-recalibrated statistics
+(``ts.original.tempered``, one extra log-softmax per temperature in
+``ScoreSettings.tempered_taus``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Callable
 from paramem.io import InputError, finite_or_none
 
 VARIANTS = ("lower", "neighbors", "ref", "recall_non", "recall_mem", "swaps", "samia")
-NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm")
+NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm", "tempered")
 
 
 @dataclass
@@ -36,6 +38,19 @@ class ScoreSettings:
     pac_top: float = 0.05  # PAC: fraction of highest token log-probs
     pac_bottom: float = 0.3  # PAC: fraction of lowest token log-probs
     log_inv_freq: Any = None  # (V,) float64 tensor log(1 / f(v)) for DC-PDD, or None
+    gapk_k: float = 0.2  # Gap-K%: fraction of lowest smoothed gaps
+    gapk_window: int = 3  # Gap-K%: moving-average window over positions
+    acmia_taus: tuple[float, ...] = (0.5, 2.0)  # ACMIA temperatures (columns), > 0 and != 1
+    camia_threshold: float = -1.0  # CAMIA: log-prob threshold of the count-above signal
+    ngram_n: int = 3  # N-gram coverage: words per matching n-gram
+    ngram_range: tuple[int, int] = (2, 12)  # N-gram coverage: n range of the creativity sum
+
+    @property
+    def tempered_taus(self) -> tuple[float, ...]:
+        """Every temperature ACMIA reads: its own and, for DerivAC, each one grid step below."""
+        from paramem.score.acmia import TAU_STEP
+
+        return tuple(sorted({t for tau in self.acmia_taus for t in (tau, tau / TAU_STEP)}))
 
     def __post_init__(self) -> None:
         # min-k% averages the lowest floor(k*N) tokens: k = 0 takes none, k > 1 more than there are
@@ -89,7 +104,8 @@ def register(name: str, *, formula: str, larger_is_member: bool = True, variants
 
 def load_all() -> dict[str, Method]:
     """The registry with every built-in method imported."""
-    from paramem.score import blind, dcpdd, methods, pac, recall, samia  # noqa: F401  (they register)
+    from paramem.score import (acmia, blind, camia, dcpdd, gapk, methods, ngram, pac, recall,  # noqa: F401
+                               samia)  # (they register)
 
     return METHODS
 
@@ -99,7 +115,6 @@ def get(name: str) -> Method:
     if name not in methods:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(methods)}")
     return methods[name]
-
 
 
 def oriented(method: Method, raw: float | None | dict) -> dict[str, float | None]:

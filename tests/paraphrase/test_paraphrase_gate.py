@@ -76,7 +76,8 @@ def test_stage_defaults_are_the_gate():
     assert params["check_entities"].default is None  # auto: on for the embedded corpus
     stage = ParaphraseGenerator(templates="compact")
     assert stage.gate_record() == {"min_words": 3, "min_semantic_similarity": 0.8,
-                                   "edit_similarity_range": [0.6, 0.98], "check_entities": False}
+                                   "edit_similarity_range": [0.6, 0.98], "check_entities": False,
+                                   "min_word_similarity": None}
     with pytest.raises(ValueError, match="semantic_similarity: true"):
         ParaphraseGenerator(semantic_similarity=False)
     with pytest.raises(ValueError, match="edit_similarity_range"):
@@ -99,7 +100,9 @@ def test_every_shipped_paraphrase_config_has_the_gate_on(path, capsys):
     assert args["semantic_similarity"] is True
     assert args["min_semantic_similarity"] is not None and args["min_semantic_similarity"] >= 0.8
     low, high = args["edit_similarity_range"]
-    assert 0.6 <= low and high <= 0.98
+    # On paragraphs one synonym swap already lies above 0.98 (a 43-word pydoc paragraph,
+    # "arbitrary" -> "any": 0.987); there the word-level check rejects punctuation-only copies.
+    assert 0.6 <= low and high <= (0.995 if args.get("min_word_similarity") else 0.98)
     if "tiny" in path.name:  # the embedded corpus: names and numbers must survive
         assert args["check_entities"] is True
 

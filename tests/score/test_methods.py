@@ -288,7 +288,7 @@ def test_grad_norms_computed_exactly_when_a_method_needs_them(lm, tmp_path, prob
 def test_registry_contract_and_readme():
     methods = load_all()
     assert {"loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "ref", "gradnorm", "recall", "con_recall",
-            "dcpdd", "pac", "samia", "samia_zlib", "blind_bow"} <= set(methods)
+            "dcpdd", "pac", "samia", "samia_zlib", "blind_bow", "gapk", "acmia", "camia", "ngram_coverage"} <= set(methods)
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("### Methods"):]
     for m in methods.values():
