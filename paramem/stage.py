@@ -15,7 +15,8 @@ import lightning.pytorch as pl
 import torch
 
 from paramem.io import InputError
-from paramem.models.loading import load_causal_lm, load_tokenizer
+from paramem.models.gguf import gguf_source
+from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ def is_oom(error: BaseException) -> bool:
 class PredictStage(pl.LightningModule):
     """Args:
         run_dir: run directory (outputs go to ``<run_dir>/<output_name>``).
-        model: target model (hub id or local dir); ``null`` = ``<run_dir>/model`` from ``paramem fit``.
+        model: target model (hub id, local dir, ``.gguf`` file or GGUF alias; ``{run_dir}`` is
+            expanded); ``null`` = ``<run_dir>/model`` from ``paramem fit``.
         dtype: ``auto`` (bf16 on capable GPUs, else float32), float32, bfloat16, float16.
         max_length: texts longer than this many tokens are truncated (and say so).
         trust_remote_code: allow code from the model repo (off by default).
@@ -61,7 +63,7 @@ class PredictStage(pl.LightningModule):
             raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         self.add_special_tokens = add_special_tokens
         self.run_dir = Path(run_dir)
-        self.model_name = model
+        self.model_name = expand_model_path(model, run_dir)
         self.dtype_name = dtype
         self.max_length = max_length
         self.trust_remote_code = trust_remote_code
@@ -76,10 +78,12 @@ class PredictStage(pl.LightningModule):
 
     def model_fingerprint(self, name: str | None = None) -> str:
         """Local model (or data file): sizes and mtimes of its files (cheap for multi-GB
-        weights, changes when ``paramem fit`` rewrites them); hub id: the id."""
-        path = Path(name or self.model_path)
+        weights, changes when ``paramem fit`` rewrites them); hub id: the id. A GGUF file
+        or alias: the GGUF file, not the cache directory it is dequantized into."""
+        name = expand_model_path(name, self.run_dir) or self.model_path
+        path = gguf_source(name) or Path(name)
         if not path.exists():
-            return str(name or self.model_path)
+            return str(name)
         h = hashlib.sha256()
         for f in sorted(path.iterdir()) if path.is_dir() else [path]:
             if f.is_file():

@@ -12,6 +12,7 @@ into the same run dir resumes, recomputes changed samples and drops removed ones
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -22,7 +23,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
-                        remove_stale_temps)
+                        remove_stale_temps, with_filename)
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
 from paramem.signals import StopRequest
 
@@ -70,14 +71,17 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None) -> int:
     output = Path(output)
     sources = _sources(output)
     index: dict[str, tuple[int, int]] = {}
+    final_lines: dict[str, tuple[int, bytes]] = {}  # uid -> (line, digest) of its record in the final file
     for src_idx, path in enumerate(sources):
         offset = 0
         with open(path, "rb") as f:
-            for line in f:
+            for line_no, line in enumerate(f, start=1):
                 start, offset = offset, offset + len(line)
                 if not line.endswith(b"\n") or not line.strip():
                     continue  # torn tail of a killed writer (or blank): redone on rerun
                 uid, record_hash = _key_of(line, path)
+                if path == output:
+                    _check_one_record(final_lines, uid, line_no, line, path)
                 if plan is None or plan.keeps(uid, record_hash):
                     index.setdefault(uid, (src_idx, start))
 
@@ -98,6 +102,17 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None) -> int:
     for path in shards:  # merged: their records now live in the final file
         path.unlink(missing_ok=True)
     return n
+
+
+def _check_one_record(seen: dict[str, tuple[int, bytes]], uid: str, line_no: int, line: bytes, path: Path) -> None:
+    """The final file holds one record per uid; a second, different one means the file was
+    edited or mixed with another, and keeping either would be a guess."""
+    digest = hashlib.sha256(line.strip()).digest()
+    if uid in seen and seen[uid][1] != digest:
+        raise InputError(f"{path}:{line_no}: a second record for uid {uid!r} that differs from the one at line "
+                         f"{seen[uid][0]}; paramem writes one record per uid, so the file was edited or mixed: "
+                         f"delete the wrong line, or the file to recompute it")
+    seen.setdefault(uid, (line_no, digest))
 
 
 def _loads(line: bytes, path: Path) -> dict:
@@ -203,8 +218,11 @@ class ShardedPredictionWriter(BasePredictionWriter):
             record[HASH_FIELD] = hashes[str(record["uid"])]
         f = self._open(trainer)
         # One write call per batch: a kill leaves at most one torn line at the tail.
-        f.write("".join(dumps(r) + "\n" for r in prediction))
-        f.flush()
+        try:
+            f.write("".join(dumps(r) + "\n" for r in prediction))
+            f.flush()
+        except OSError as e:
+            raise with_filename(e, self._shard) from e
         self.n_written += len(prediction)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):

@@ -25,7 +25,7 @@ import torch
 from paramem.fit.schedule import warmup_cosine
 from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
 from paramem.io import InputError
-from paramem.models.loading import load_causal_lm, load_tokenizer
+from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
 from paramem.textbatch import encode, forward, per_sample_loss
 
@@ -72,8 +72,9 @@ class CausalLMFit(pl.LightningModule):
             return
         hp = self.hparams
         if hp.model is not None:
-            self.tokenizer = load_tokenizer(hp.model, trust_remote_code=hp.trust_remote_code, padding_side="right")
-            self.model = load_causal_lm(hp.model, dtype="float32", trust_remote_code=hp.trust_remote_code)
+            start = expand_model_path(hp.model, self.run_dir)
+            self.tokenizer = load_tokenizer(start, trust_remote_code=hp.trust_remote_code, padding_side="right")
+            self.model = load_causal_lm(start, dtype="float32", trust_remote_code=hp.trust_remote_code)
             self.model.train()
             return
         dm = self.trainer.datamodule

@@ -1,4 +1,5 @@
-"""Safe, explicit model loading: hub id or local directory, safetensors preferred,
+"""Safe, explicit model loading: hub id, local directory, ``.gguf`` file or GGUF alias
+(``paramem.models.gguf``), safetensors preferred,
 ``trust_remote_code`` off unless asked for, one clear error when a model is out of reach."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.models.gguf import resolve_model
 
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
@@ -25,6 +27,16 @@ def resolve_dtype(name: str | None, device: torch.device | str | None = None) ->
     if name not in _DTYPES:
         raise InputError(f"dtype {name!r} unknown; one of auto, {', '.join(_DTYPES)}")
     return _DTYPES[name]
+
+
+def expand_model_path(name: str | None, run_dir) -> str | None:
+    """``{run_dir}`` in a model argument replaced by the run directory, as in data paths.
+    The result is written as a local path (``./`` first when relative), so a missing
+    directory is reported as one and never looked up on the hub."""
+    if name is None or "{run_dir}" not in str(name):
+        return name
+    expanded = str(name).replace("{run_dir}", str(run_dir or "."))
+    return expanded if expanded.startswith(("/", ".", "~")) else f"./{expanded}"
 
 
 def _is_local(name_or_path: str) -> bool:
@@ -49,15 +61,39 @@ def _hub_error(name_or_path: str, what: str, e: Exception) -> InputError:
     )
 
 
+# Files one of which every saved tokenizer has (fast: tokenizer.json; slow: a vocabulary).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "tokenizer.model",
+                   "spiece.model", "sentencepiece.bpe.model", "merges.txt")
+PROBE_TEXT = "The harbour master counted 12 boats."
+
+
+def _check_tokenizer_files(name_or_path: str) -> None:
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise InputError(f"tokenizer of {path}: the directory has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}"
+                         f", ...); save the tokenizer beside the model (tokenizer.save_pretrained(DIR))")
+
+
+def check_tokenizer_encodes(tok, name_or_path: str) -> None:
+    """A tokenizer that encodes text to no tokens (transformers builds a 2-token one from a
+    config alone) would score every sample as undefined and report success."""
+    if not tok(PROBE_TEXT, add_special_tokens=False)["input_ids"]:
+        raise InputError(f"tokenizer of {name_or_path} encodes text to no tokens ({PROBE_TEXT!r} -> []; "
+                         f"vocabulary of {len(tok)}): give the tokenizer the model was trained with")
+
+
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, padding_side: str = "left",
                    revision: str | None = None):
     from transformers import AutoTokenizer
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "tokenizer")
+    _check_tokenizer_files(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, revision=revision)
     except (OSError, ValueError) as e:
         raise _hub_error(name_or_path, "tokenizer", e) from None
+    check_tokenizer_encodes(tok, name_or_path)
     if tok.pad_token is None:  # pythia/GPT-2 ship no pad token; masks make the choice irrelevant
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
@@ -70,6 +106,7 @@ def load_causal_lm(name_or_path: str, dtype: str | None = "auto", trust_remote_c
     has them; a pickled ``.bin`` goes through transformers' ``weights_only`` loader."""
     from transformers import AutoModelForCausalLM
 
+    name_or_path = resolve_model(name_or_path)
     _check_reachable(name_or_path, "model")
     try:
         model = AutoModelForCausalLM.from_pretrained(

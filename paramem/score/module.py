@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from paramem.io import InputError
+from paramem.models.loading import expand_model_path
 from paramem.records import output_record
 from paramem.score import registry
 from paramem.stage import PredictStage
@@ -63,7 +64,7 @@ class BaselineScorer(PredictStage):
                  blind_folds: int = 5, blind_seed: int = 0, rows_per_forward: int = 32,
                  alignment_file: str = "alignment.jsonl", n_resamples: int = 1000, ci_seed: int = 0) -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
-        self.reference_model = reference_model
+        self.reference_model = expand_model_path(reference_model, run_dir)
         self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
         self.method_names = list(methods) if methods is not None else self._default_methods()
         try:
