@@ -51,6 +51,13 @@ def setup_threads(device: str, threads: int | None) -> None:
         torch.set_num_threads(1)
 
 
+def add_model_args(ap, default_shape: str) -> None:
+    """The flags of the benchmarks that build a random-init model (shape, device, dtype)."""
+    ap.add_argument("--shape", choices=list(SHAPES), default=default_shape)
+    ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    ap.add_argument("--dtype", default=None, help="bf16 | float32 (default: bf16 on cuda, float32 on cpu)")
+
+
 def add_run_args(ap, repeats_default: str) -> None:
     """The flags every benchmark shares (rounds, threads, JSON output)."""
     ap.add_argument("--repeats", type=int, default=None,

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from common import (SHAPES, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
+from common import (SHAPES, add_model_args, add_run_args, build_model, build_tokenizer, device_name, in_memory,  # noqa: E402
                     random_text, setup_run, sync, write_json)
 from paramem.paraphrase import decoding  # noqa: E402
 from paramem.paraphrase.cleaning import clean  # noqa: E402
@@ -107,9 +107,7 @@ def paramem_loop(gen, samples, batch_size: int) -> list[dict]:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shape", choices=list(SHAPES), default="tiny")
-    ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    ap.add_argument("--dtype", default=None, help="bf16 | float32 (default: bf16 on cuda, float32 on cpu)")
+    add_model_args(ap, "tiny")
     ap.add_argument("--prompt-tokens", type=int, default=None, help="prompt length (default 512 GPU / 64 CPU)")
     ap.add_argument("--new-tokens", type=int, default=None, help="new tokens per row (default 256 GPU / 32 CPU)")
     ap.add_argument("--batch-size", type=int, default=16)

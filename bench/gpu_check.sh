@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Every GPU benchmark in one go, on random-init pythia-shaped models:
 #   alignment   pythia-2.8b (and 160m): 256-token texts, K=3, batch 16  (target: Gram <= 1.15x forward)
-#   generation  pythia-2.8b: 512-token prompt, 256 new tokens, beam 3 x 3 soft sampling, batch 16
-#               (target: <= 0.25 s/sample batched)
+#   decoding    pythia-2.8b: decoder fast vs hf (bench/decode_bench.py), 512-token prompt, 256 new
+#               tokens, batch 16: beam 3 x 3 soft sampling and greedy (target: fast <= 0.25 s/sample)
+#   generation  pythia-2.8b: 512-token prompt, 256 new tokens, beam 3 x 3 soft sampling, batch 16,
+#               through ParaphraseGenerator.process (decoder: fast, the default)
+#   demo-real   `make demo-real` end to end, when the Makefile has it (its time)
 #   baselines   pythia-2.8b and pythia-160m: BaselineScorer.process throughput
-# Under 8 minutes on one H100/H200: each benchmark has its own timeout, capped by what is
+# Under 10 minutes on one H100/H200: each benchmark has its own timeout, capped by what is
 # left of the total budget, so one slow part cannot eat the rest.
 #
 #   bash bench/gpu_check.sh          # GPU (falls back to --cpu when CUDA is unavailable)
@@ -35,7 +38,7 @@ rm -f "$DEST"/*.json "$DEST"/*.log "$DEST/status.txt" "$DEST/summary.md"
 STATUS="$DEST/status.txt"
 : > "$STATUS"
 
-if [[ $MODE == gpu ]]; then BUDGET=${BUDGET_S:-470}; else BUDGET=${BUDGET_S:-170}; fi
+if [[ $MODE == gpu ]]; then BUDGET=${BUDGET_S:-560}; else BUDGET=${BUDGET_S:-200}; fi
 T0=$(date +%s)
 
 # run NAME LIMIT_S CMD...: run with min(LIMIT_S, time left) seconds; never aborts the script.
@@ -65,6 +68,9 @@ if [[ $MODE == gpu ]]; then
   "$PY" -c 'import torch; print("[gpu_check]", torch.cuda.get_device_name(), torch.__version__)'
   nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null || true
   DEV=(--device cuda --dtype bf16)
+  "$PY" -c 'import vllm; print("[gpu_check] vllm", vllm.__version__)' 2>/dev/null || echo "[gpu_check] vllm: not installed"
+  run decode_2p8b 200 "$PY" bench/decode_bench.py --shape pythia-2.8b "${DEV[@]}" --modes beam_soft,greedy \
+      --prompt-tokens 500 --new-tokens 256 --batch-size 16 --repeats 1 --json "$DEST/decode_2p8b.json"
   run align_2p8b 150 "$PY" bench/align_bench.py --shape pythia-2.8b "${DEV[@]}" --seq-len 256 --k 3 \
       --batch-size 16 --n-samples 64 --n-ref-samples 2 --repeats 2 --json "$DEST/align_2p8b.json"
   run generate_2p8b 220 "$PY" bench/generate_bench.py --shape pythia-2.8b "${DEV[@]}" --prompt-tokens 512 \
@@ -76,8 +82,11 @@ if [[ $MODE == gpu ]]; then
       --batch-size 16 --n-samples 64 --repeats 2 --json "$DEST/baselines_160m.json"
   run align_160m 90 "$PY" bench/align_bench.py --shape pythia-160m "${DEV[@]}" --seq-len 256 --k 3 \
       --batch-size 16 --n-samples 64 --n-ref-samples 4 --repeats 2 --json "$DEST/align_160m.json"
+  if grep -q '^demo-real:' Makefile; then run demo_real 240 make demo-real; fi
 else
   CPU=(--device cpu --threads 1)
+  run decode_tiny 60 "$PY" bench/decode_bench.py --shape tiny "${CPU[@]}" --modes beam_soft,greedy \
+      --new-tokens 16 --batch-size 4 --repeats 1 --json "$DEST/decode_tiny.json"
   run align_embedded 60 "$PY" bench/align_bench.py --shape embedded "${CPU[@]}" --seq-len 32 --k 3 \
       --batch-size 8 --n-samples 16 --n-ref-samples 4 --repeats 2 --json "$DEST/align_embedded.json"
   run generate_tiny 70 "$PY" bench/generate_bench.py --shape tiny "${CPU[@]}" --batch-size 16 \

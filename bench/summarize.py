@@ -1,5 +1,5 @@
 """One table from the JSONs the benchmarks write (align_bench, generate_bench,
-baselines_bench): key numbers per run, and the issue targets where they apply.
+decode_bench, baselines_bench): key numbers per run, and the issue targets where they apply.
 
     python bench/summarize.py bench/out/gpu_check/*.json [--md OUT.md]
 
@@ -42,6 +42,16 @@ def rows_for(name: str, d: dict) -> list[list[str]]:
                 f"batched {_f(d.get('paramem_batched_s'), '.3f')} s/sample "
                 f"({_f(d.get('paramem_batched_generate_s'), '.3f')} in generate); "
                 f"speed-up vs original b1 {_f(d.get('speedup_original_b1_over_batched'), '.2f')}x")
+    elif k == "decode":
+        setup = f"prompt {d['prompt_text_tokens']}+template, new {d['new_tokens']}, batch {d['batch_size']}"
+        nums = "; ".join(
+            f"{mode}: fast {_f(m.get('fast_s_per_sample'), '.3f')}, hf {_f(m.get('hf_s_per_sample'), '.3f')} s/sample"
+            + (f" ({_f(m['speedup'], '.2f')}x, equal {m['outputs_equal']})" if "speedup" in m else "")
+            for mode, m in d["modes"].items())
+        fast = d["modes"].get("beam_soft", {}).get("fast_s_per_sample")
+        if d.get("shape") == "pythia-2.8b" and str(d.get("device", "")).startswith("cuda") and fast is not None:
+            verdict = f"beam_soft fast <= 0.25 s/sample: {'PASS' if fast <= 0.25 else 'FAIL'} ({fast:.3f})"
+            return [[name, k, where, setup, nums, verdict]]
     elif k == "baselines":
         setup = f"T={d['seq_len']} K={d['k']} batch={d['batch_size']}"
         nums = (f"full {_f(d['full_samples_per_s'], '.1f')}, loss-only {_f(d['loss_only_samples_per_s'], '.1f')}, "

@@ -21,6 +21,8 @@ TOY = {
               "--n-ref-samples", "1", "--repeats", "1"],
     "baselines": ["--shape", "tiny", "--seq-len", "12", "--k", "2", "--batch-size", "2", "--n-samples", "4",
                   "--repeats", "1"],
+    "decode": ["--shape", "tiny", "--modes", "beam_soft,greedy", "--prompt-tokens", "8", "--new-tokens", "4",
+               "--batch-size", "2", "--repeats", "1"],
     "generate": ["--shape", "tiny", "--prompt-tokens", "24", "--new-tokens", "4", "--batch-size", "2",
                  "--n-samples", "2", "--n-samples-b1", "1", "--repeats", "1"],
 }
@@ -28,6 +30,7 @@ TIMES = {
     "align": ("gram_s", "core_s", "reference_s", "reference_full_s", "forward_s"),
     "baselines": ("full_s_per_sample", "loss_only_s_per_sample", "forward_s_per_sample"),
     "generate": ("original_b1_s", "paramem_b1_s", "paramem_batched_s"),
+    "decode": ("hf_s_per_sample", "fast_s_per_sample"),  # per mode
 }
 
 
@@ -45,8 +48,11 @@ def test_benchmark_runs_and_reports(tmp_path, bench):
     proc = _run(f"{bench}_bench.py", [*TOY[bench], "--json", str(out)])
     d = json.loads(out.read_text())
     assert d["bench"] == bench and d["device"] == "cpu"
-    for key in TIMES[bench]:
-        assert 0 < d[key] < 60, (key, d[key])
+    for times in (d["modes"].values() if bench == "decode" else [d]):
+        for key in TIMES[bench]:
+            assert 0 < times[key] < 60, (key, times[key])
+    if bench == "decode":
+        assert all(m["outputs_equal"] for m in d["modes"].values()), d["modes"]
     if bench == "align":
         assert d["reference_over_gram"] == pytest.approx(d["reference_s"] / d["gram_s"])
         assert d["reference_over_forward"] == pytest.approx(d["reference_s"] / d["forward_s"])

@@ -23,7 +23,7 @@ OTHER = {"model": "org/other", "reference_model": "org/reference", "dtype": "bfl
          "scope": "full", "gram_dtype": "bfloat16", "ks": [0.5], "few_shot": 1, "num_paraphrases": 2,
          "alignment_file": "other_alignment.jsonl", "add_special_tokens": True, "methods": ["loss", "zlib"],
          "chat_template": "false", "paraphrase_field": "text", "edit_similarity_range": [0.5, 0.9],
-         "strategy": "kfac"}
+         "strategy": "kfac", "decoder": "hf"}
 OTHER_BY_STAGE = {InfluenceScorer: {"scope": "lora"}}
 # Settings another value needs beside it to be valid.
 COMPANION = {"mode": {"soft_sampling": False}, "semantic_similarity": {"min_semantic_similarity": None}}

@@ -33,6 +33,7 @@ __all__ = [
     "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts",
 ]
 
+DECODERS = ("fast", "hf")
 MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts")
 # DESIGN.md: soft beam sampling T=0.25, top_p 0.9, top_k 40, rep. penalty 1.1; nucleus top_p 0.9, T~0.7.
 _SOFT_BEAM = {"temperature": 0.25, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
@@ -54,8 +55,11 @@ class DecodingSettings:
     length_penalty: float = 1.0
     max_prompt_tokens: int = 512
     seed: int = 0
+    decoder: str = "fast"  # fast (fastgen: static KV cache) where the model is covered, else hf
 
     def __post_init__(self):
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.mode not in MODES:
             raise ValueError(f"decoding mode {self.mode!r} is not one of {MODES}")
         k = self.num_paraphrases
@@ -247,13 +251,26 @@ def trim_generated(sequences: torch.Tensor, prompt_len: int, eos_id) -> list[lis
 
 def generate_texts(lm, tokenizer, settings: DecodingSettings, prompts: list[str], keys: list[str], min_new, max_new,
                    request: Request, device, tokenizer_kwargs: dict | None = None) -> list[list[str]]:
-    """One batched generate() call; ``request.num_return_sequences`` decoded texts per prompt.
+    """One batched generation; ``request.num_return_sequences`` decoded texts per prompt.
 
     keys: one noise key per prompt (noise_key(uid, ...)), so sampled outputs depend on
     (seed, key) only. The tokenizer must pad on the left. min_new/max_new: per prompt.
+    ``settings.decoder``: fast (paramem.paraphrase.fastgen) where it covers the model, else HF generate.
     """
-    enc = tokenizer(prompts, return_tensors="pt", padding=True,
-                    **(tokenizer_kwargs if tokenizer_kwargs is not None else {"add_special_tokens": False})).to(device)
+    kwargs = tokenizer_kwargs if tokenizer_kwargs is not None else {"add_special_tokens": False}
+    r = request.num_return_sequences
+    if settings.decoder == "fast":
+        from paramem.paraphrase import fastgen
+
+        if fastgen.covers(lm):
+            # the HF path's checks (pad token, 0 <= min_new <= max_new) apply here too
+            generation_config(settings, min_new, max_new, tokenizer.pad_token_id, tokenizer.eos_token_id, request)
+            n = len(prompts)
+            ids = fastgen.generate_ids(lm, tokenizer, settings, prompts, keys, _as_list(min_new, n),
+                                       _as_list(max_new, n), request, device, kwargs)
+            texts = tokenizer.batch_decode([seq for per_prompt in ids for seq in per_prompt], skip_special_tokens=True)
+            return [texts[i * r:(i + 1) * r] for i in range(n)]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, **kwargs).to(device)
     prompt_len = enc["input_ids"].shape[1]
     config = generation_config(settings, min_new, max_new, tokenizer.pad_token_id, tokenizer.eos_token_id, request)
     procs = logits_processors(settings, keys, prompt_len, request.num_beams, min_new=min_new, max_new=max_new,
@@ -261,5 +278,4 @@ def generate_texts(lm, tokenizer, settings: DecodingSettings, prompts: list[str]
     with own_generation_config(lm), torch.no_grad():
         out = lm.generate(**enc, generation_config=config, logits_processor=procs)  # (rows*R, L)
     texts = tokenizer.batch_decode(trim_generated(out, prompt_len, tokenizer.eos_token_id), skip_special_tokens=True)
-    r = request.num_return_sequences
     return [texts[i * r:(i + 1) * r] for i in range(len(prompts))]

@@ -32,6 +32,8 @@ class ParaphraseGenerator(PredictStage):
         num_paraphrases, num_beams, soft_sampling, temperature, top_p, top_k,
         repetition_penalty, length_penalty, seed: decoding knobs (DESIGN.md defaults when null).
         max_prompt_tokens: longer originals are truncated to fit (recorded as ``truncated``).
+        decoder: fast (static KV cache, paramem.paraphrase.fastgen; GPT-NeoX and LLaMA) | hf
+            (transformers generate). fast falls back to hf, with one log line, for other models.
         templates: shipped family (near_duplicate, syntactic, compact) or a template file.
         template_names: pick templates of the family by name (order kept).
         few_shot: prepend the family's example pair(s) (true, false or a count).
@@ -64,7 +66,7 @@ class ParaphraseGenerator(PredictStage):
                  min_semantic_similarity: float | None = DEFAULT_MIN_SEMANTIC,
                  edit_similarity_range: list[float] | None = list(DEFAULT_EDIT_RANGE),
                  check_entities: bool | None = None, add_special_tokens: str | bool = "auto",
-                 min_word_similarity: float | None = None, reask_rounds: int = 0) -> None:
+                 min_word_similarity: float | None = None, reask_rounds: int = 0, decoder: str = "fast") -> None:
         super().__init__(run_dir, resolve(model), dtype, max_prompt_tokens, trust_remote_code, add_special_tokens)
         # Recorded as given: the alias, not the install path, names the shipped paraphraser.
         self.paraphraser_name = model if model is not None and resolve(model) != model else None
@@ -73,7 +75,7 @@ class ParaphraseGenerator(PredictStage):
             self.settings = decoding.DecodingSettings(
                 mode=mode, num_paraphrases=num_paraphrases, num_beams=num_beams, soft_sampling=soft_sampling,
                 temperature=temperature, top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty,
-                length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed)
+                length_penalty=length_penalty, max_prompt_tokens=max_prompt_tokens, seed=seed, decoder=decoder)
             self.templates = load_templates(templates, template_names)
             self.requests = decoding.plan(self.settings, len(self.templates))  # fails early on too few templates
             self.template_source, self.few_shot = templates, few_shot
@@ -127,7 +129,7 @@ class ParaphraseGenerator(PredictStage):
                 "template_source": self.template_source, "few_shot": self.few_shot,
                 "chat_template": self.chat_setting, "paraphrase_field": self.field,
                 "reask_rounds": self.reask_rounds,
-                "paraphraser": self.paraphraser_name or self.model_path,
+                "paraphraser": self.paraphraser_name or self.model_path, "decoder": s.decoder,
                 "gate": self.gate_record()}
 
     def gate_record(self) -> dict:

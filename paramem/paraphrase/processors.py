@@ -46,17 +46,23 @@ def _fmix(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def prefix_hash(generated: torch.Tensor) -> torch.Tensor:
-    """32-bit hash of each row's generated tokens. generated: (R, t) int64 -> (R,) int64."""
-    rows, t = generated.shape
-    if t == 0:
-        return torch.zeros(rows, dtype=torch.int64, device=generated.device)
-    pos = torch.arange(t, dtype=torch.int64, device=generated.device)  # (t,)
-    # Position-dependent mixing makes the (commutative) sum order-sensitive; terms are
-    # < 2^32, so the int64 sum cannot overflow for any realistic t.
-    terms = _fmix(_mul32(generated & _M32, 0x9E3779B1) ^ _fmix(pos + 0x3C6EF372)[None, :])  # (R, t)
-    total = terms.sum(dim=1)  # (R,)
+def prefix_terms(tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Per-token terms of prefix_hash for tokens (R, t) at generated positions start.. -> (R, t).
+    Position-dependent mixing makes the (commutative) sum order-sensitive; terms are < 2^32,
+    so an int64 running sum cannot overflow for any realistic length."""
+    pos = torch.arange(start, start + tokens.shape[1], dtype=torch.int64, device=tokens.device)  # (t,)
+    return _fmix(_mul32(tokens & _M32, 0x9E3779B1) ^ _fmix(pos + 0x3C6EF372)[None, :])
+
+
+def finish_prefix(total: torch.Tensor) -> torch.Tensor:
+    """The 32-bit prefix hash from the int64 sum of a row's prefix_terms. (R,) -> (R,)."""
     return _fmix((total & _M32) ^ _fmix(total >> 32))
+
+
+def prefix_hash(generated: torch.Tensor) -> torch.Tensor:
+    """32-bit hash of each row's generated tokens. generated: (R, t) int64 -> (R,) int64.
+    The fast decoder keeps the sum of prefix_terms per row instead of rehashing each step."""
+    return finish_prefix(prefix_terms(generated).sum(dim=1))  # an empty prefix hashes to 0
 
 
 def row_state(keys: torch.Tensor, replica: torch.Tensor, step: int, prefix: torch.Tensor) -> torch.Tensor:

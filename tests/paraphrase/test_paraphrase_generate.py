@@ -3,19 +3,16 @@ on which other samples (of other lengths, hence other left padding) share its ba
 
 import pytest
 import torch
-from tests.paraphrase.tiny_paraphraser import tiny_model, tiny_tokenizer
+from tests.paraphrase.tiny_paraphraser import requests, tiny_model, tiny_tokenizer
 
 from paramem.paraphrase.decoding import (
     DecodingSettings,
     generation_config,
-    length_limits,
     logits_processors,
     noise_key,
     own_generation_config,
-    plan,
     trim_generated,
 )
-from paramem.paraphrase.templates import load_templates
 
 TEXTS = {
     "a": "the cat sat on the mat.",
@@ -37,13 +34,9 @@ def lm():
 def paraphrase(lm, settings, uids):
     """{uid: [token ids of each paraphrase]} for one batch of uids, one generate per request."""
     tok, model = lm
-    templates = load_templates("compact")
     out = {u: [] for u in uids}
-    for req in plan(settings, len(templates)):
-        template = templates[req.template_index]
-        enc = tok([template.render(TEXTS[u]) for u in uids], padding=True, return_tensors="pt")
-        limits = [length_limits(len(tok(TEXTS[u]).input_ids)) for u in uids]
-        lo, hi = [m for m, _ in limits], [m for _, m in limits]
+    for req, template, prompts, lo, hi in requests(tok, settings, TEXTS, uids):
+        enc = tok(prompts, padding=True, return_tensors="pt")
         prompt_len = enc.input_ids.shape[1]
         cfg = generation_config(settings, lo, hi, tok.pad_token_id, tok.eos_token_id, request=req)
         procs = logits_processors(settings, [noise_key(u, template.name) for u in uids], prompt_len, req.num_beams,

@@ -41,3 +41,15 @@ def tiny_model(vocab_size: int, eos_id: int, seed: int = 0, eos_boost: float = 0
             # Make EOS plausible so rows finish at different steps within a batch.
             model.get_output_embeddings().weight[eos_id] *= eos_boost
     return model
+
+
+def requests(tok, settings, texts: dict[str, str], uids: list[str]):
+    """Per request of the mode's plan: (request, template, prompts, min_new, max_new) for uids."""
+    from paramem.paraphrase.decoding import length_limits, plan
+    from paramem.paraphrase.templates import load_templates
+
+    templates = load_templates("compact")
+    for req in plan(settings, len(templates)):
+        template = templates[req.template_index]
+        limits = [length_limits(len(tok(texts[u]).input_ids)) for u in uids]
+        yield req, template, [template.render(texts[u]) for u in uids], [a for a, _ in limits], [b for _, b in limits]
