@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -110,6 +111,12 @@ def dumps(record: dict) -> str:
     return json.dumps(to_json_safe(record), ensure_ascii=False, allow_nan=False)
 
 
+def with_filename(error: OSError, path: str | Path) -> OSError:
+    """``error`` naming ``path`` when it names no file: a full disk (ENOSPC) on a write or
+    flush says nothing of the file, and the user must be told which one."""
+    return error if error.filename else OSError(error.errno, error.strerror, str(path))
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w"):
     """A temporary file beside ``path``; on success fsync + rename over ``path``, so no
@@ -117,12 +124,17 @@ def atomic_open(path: str | Path, mode: str = "w"):
     0600 would make shared result folders unreadable to the team)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # else the rename fails naming the temporary file, not this path
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise with_filename(e, path) from e
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

@@ -23,7 +23,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
-                        remove_stale_temps)
+                        remove_stale_temps, with_filename)
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
 from paramem.signals import StopRequest
 
@@ -218,8 +218,11 @@ class ShardedPredictionWriter(BasePredictionWriter):
             record[HASH_FIELD] = hashes[str(record["uid"])]
         f = self._open(trainer)
         # One write call per batch: a kill leaves at most one torn line at the tail.
-        f.write("".join(dumps(r) + "\n" for r in prediction))
-        f.flush()
+        try:
+            f.write("".join(dumps(r) + "\n" for r in prediction))
+            f.flush()
+        except OSError as e:
+            raise with_filename(e, self._shard) from e
         self.n_written += len(prediction)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0):

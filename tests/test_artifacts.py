@@ -21,7 +21,8 @@ def _run_dir(tmp_path):
 def _offline_run(tmp_path, run_dir, outputs, inputs=None):
     import wandb
 
-    run = wandb.init(project="paramem-test", dir=str(tmp_path), mode="offline")
+    # create_new: a run another test left open in this process would otherwise be reused
+    run = wandb.init(project="paramem-test", dir=str(tmp_path), mode="offline", reinit="create_new")
     log_lineage(run, run_dir, outputs, inputs)
     folder = run.dir.rsplit("/files", 1)[0]
     run.finish()

@@ -94,7 +94,7 @@ def test_demo_end_to_end(tmp_path):
     # every registered method but ref (no reference model in the demo) is reported
     new = ("recall", "con_recall", "dcpdd", "pac", "samia", "samia_zlib", "blind_bow", "gapk", "acmia_ac_2",
            "acmia_derivac_2", "acmia_normac_2", "camia_slope", "camia_calibrated", "ngram_coverage",
-           "ngram_creativity")
+           "ngram_coverage_creativity")
     for method in ("loss", "zlib", "mink_0.2", "minkpp_0.2", "lowercase", "neighbor", "gradnorm") + new:
         assert metrics[method]["defined"], method
         assert re.search(rf"^{re.escape(method)} +\d", proc.stdout, re.M), f"{method} not in the printed table"

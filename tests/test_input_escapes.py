@@ -93,3 +93,16 @@ def test_run_dir_that_is_a_file(tmp_path, capsys):
     _fails(capsys, _tiny("mia/tiny.yaml", afile), f"--run_dir {afile} is a file")
     _fails(capsys, ["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(afile / "sub"), *NO_LOG],
            f"is below {afile}, which is a file")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--model.init_args.lr", "0"], "model.init_args.lr is 0.0: it must be a finite number > 0"),
+    (["--model.init_args.weight_decay", "-0.1"], "model.init_args.weight_decay is -0.1"),
+    (["--model.init_args.num_heads", "3"], "must be a multiple of model.init_args.num_heads (3)"),
+    (["--model.init_args.num_layers", "0"], "model.init_args.num_layers is 0: it must be an integer >= 1"),
+    (["--model.init_args.warmup_steps", "-1"], "model.init_args.warmup_steps is -1"),
+    (["--data.init_args.seed", "-1"], "data.init_args.seed is -1"),
+])
+def test_fit_setting_out_of_range(tmp_path, capsys, extra, fragment):
+    _fails(capsys, ["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path), *NO_LOG,
+                    *TINY_SOURCE, *extra], fragment)

@@ -44,6 +44,9 @@ class StagedFiles:
     def commit(self, remove: Sequence[str] = ()) -> dict[str, str]:
         """Put every staged file in place and delete ``remove`` (names of files an earlier
         report left that this one does not make); returns {name: final path}."""
+        in_the_way = [final for final in [*self.pairs, *(self.folder / n for n in remove)] if final.is_dir()]
+        if in_the_way:  # found before anything moves: a failed report leaves the folder as it was
+            raise InputError(f"{in_the_way[0]}: is a directory where the report writes a file; move or delete it")
         with _signals_held():
             for final, staged in self.pairs.items():
                 os.replace(staged, final)

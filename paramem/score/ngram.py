@@ -9,8 +9,8 @@ samples once. For a continuation c (whitespace words) and the true second half r
 Columns, each larger => member as published:
 
 - ``ngram_coverage``: max over continuations of coverage_n, n = ``ngram_n`` (3);
-- ``ngram_creativity``: max over continuations of sum_{n=lo..hi} coverage_n, (lo, hi) =
-  ``ngram_range`` (2, 12) (the paper's "creativity index", summed so that more copying is larger).
+- ``ngram_coverage_creativity``: max over continuations of sum_{n=lo..hi} coverage_n,
+  (lo, hi) = ``ngram_range`` (2, 12) (the paper's "creativity index", summed so that more copying is larger).
 
 Differences from the published code: words are whitespace-split (it uses NLTK's casual
 tokenizer and matches detokenized strings), and the prompt is SaMIA's half split (it prompts
@@ -35,14 +35,15 @@ def coverage(candidate: list[str], reference: list[str], n: int) -> float:
 
 
 @register("ngram_coverage", formula="max_j fraction of continuation j's words inside a 3-word window found in "
-                                    "the true second half; ngram_creativity: max_j sum_{n=2..12} of that fraction",
+                                    "the true second half; ngram_coverage_creativity: max_j sum_{n=2..12} of that fraction",
           needs=("generation",), variants=("samia",))
 def ngram_coverage(ts: TextStats) -> dict[str, float | None]:
     got = ts.variants["samia"]
     if got is None:
-        return {"ngram_coverage": None, "ngram_creativity": None}
+        return {"ngram_coverage": None, "ngram_coverage_creativity": None}
     candidates, reference = got
     lo, hi = ts.settings.ngram_range
     words = [c.split() for c in candidates]
+    creativity = max(sum(coverage(w, reference, n) for n in range(lo, hi + 1)) for w in words)
     return {"ngram_coverage": max(coverage(w, reference, ts.settings.ngram_n) for w in words),
-            "ngram_creativity": max(sum(coverage(w, reference, n) for n in range(lo, hi + 1)) for w in words)}
+            "ngram_coverage_creativity": creativity}

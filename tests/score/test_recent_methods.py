@@ -106,7 +106,7 @@ def test_ngram_coverage_matches_definition_and_shares_samia_samples(lm, tmp_path
         words = [c.split() for c in cands]
         assert rec["scores"]["ngram_coverage"] == pytest.approx(max(covered_fraction(w, ref, 3) for w in words))
         creativity = max(sum(covered_fraction(w, ref, n) for n in range(2, 13)) for w in words)
-        assert rec["scores"]["ngram_creativity"] == pytest.approx(creativity)
+        assert rec["scores"]["ngram_coverage_creativity"] == pytest.approx(creativity)
     ref = "the cat sat on the mat today".split()
     assert coverage("a the cat sat x on the mat".split(), ref, 3) == pytest.approx(6 / 8)
     assert coverage("the cat".split(), ref, 3) == 0.0 == covered_fraction([], ref, 3)
