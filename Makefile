@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast bench clean
+.PHONY: help install demo demo-real test test-fast bench clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ install: $(VENV)/.installed  ## create .venv/ and install paramem with its test 
 
 demo: $(VENV)/.installed  ## whole method on the embedded default into RUN_DIR (default lightning_logs/demo)
 	RUN_DIR=$(RUN_DIR) PY=$(PY) bash scripts/demo.sh
+
+demo-real: $(VENV)/.installed  ## SmolLM2-135M fine-tuned on real text, whole method (RUN_DIR, default lightning_logs/demo-real)
+	RUN_DIR=$(if $(filter command line environment,$(origin RUN_DIR)),$(RUN_DIR),lightning_logs/demo-real) PY=$(PY) \
+	  bash scripts/demo_real.sh
 
 test: $(VENV)/.installed  ## the whole test suite (slow tests included)
 	$(PY) -m pytest -q $(PYTEST_N) $(PYTEST_ARGS)

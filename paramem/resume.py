@@ -2,7 +2,8 @@
 
 Every output record carries ``input_hash``, a hash of the sample it was computed from. A
 rerun keeps a record only when its uid is still in the input *and* the sample hashes the
-same; a changed sample is recomputed and a uid that left the input is dropped. The hash
+same; a changed sample is recomputed and a uid that left the input is set aside
+(kept out of the output, not deleted: ``RunLayout.set_aside``). The hash
 covers every field of the sample dict except those in ``HASH_EXCLUDED``, so a field a
 source adds later (an exposure group, per-paraphrase loss spans, ...) is covered without
 anyone having to remember it.
@@ -56,4 +57,4 @@ class ResumePlan:
 
     def summary(self) -> str:
         return (f"{len(self.reused)} reused, {len(self.recomputed)} recomputed: input changed, "
-                f"{len(self.dropped)} dropped: no longer in the input")
+                f"{len(self.dropped)} set aside: no longer in the input")

@@ -6,7 +6,6 @@ each with its ``uid``); the shared ShardedPredictionWriter streams the records t
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from dataclasses import asdict, is_dataclass
@@ -79,23 +78,28 @@ class PredictStage(pl.LightningModule):
         self.oom_splits = 0
 
     @property
+    def layout(self):
+        from paramem.layout import RunLayout
+
+        return RunLayout(self.run_dir)
+
+    @property
     def model_path(self) -> str:
-        return self.model_name if self.model_name is not None else str(self.run_dir / "model")
+        return self.model_name if self.model_name is not None else str(self.layout.model_dir)
 
     def model_fingerprint(self, name: str | None = None) -> str:
-        """Local model (or data file): sizes and mtimes of its files (cheap for multi-GB
-        weights, changes when ``paramem fit`` rewrites them); hub id: the id. A GGUF file
-        or alias: the GGUF file, not the cache directory it is dequantized into."""
+        """A local model, data file or corpus dir (``{run_dir}`` expanded): its files' contents
+        (paramem.fingerprint: cached per file, so a multi-GB checkpoint is hashed once); a
+        GGUF file or alias: the GGUF file, not the cache directory it is dequantized into;
+        anything else (a hub id): the name."""
+        from paramem.fingerprint import DigestCache, path_fingerprint
+
         name = expand_model_path(name, self.run_dir) or self.model_path
         path = gguf_source(name) or Path(name)
         if not path.exists():
             return str(name)
-        h = hashlib.sha256()
-        for f in sorted(path.iterdir()) if path.is_dir() else [path]:
-            if f.is_file():
-                st = f.stat()
-                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
-        return h.hexdigest()[:16]
+        cache_file = self.layout.fingerprint_cache if self.run_dir.is_dir() else None
+        return path_fingerprint(path, DigestCache(cache_file))
 
     def run_signature(self) -> dict:
         """What a resumed run must share with the results already in the run dir: every

@@ -7,11 +7,13 @@ At the end, after a barrier, rank 0 merges the previous final file and every sha
 per uid the first record computed from the current input, sorts by uid, and replaces
 ``<run_dir>/<output_name>`` atomically. On start every rank reads what is already on disk
 and the datamodule skips the uids whose record can be reused (paramem.resume), so a rerun
-into the same run dir resumes, recomputes changed samples and drops removed ones.
+into the same run dir resumes, recomputes changed samples and sets the records of removed
+ones aside (``<run_dir>/set_aside/``), where a rerun on the full input finds them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,31 +26,32 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from paramem.io import (InputError, atomic_write_jsonl, atomic_write_text, dumps, read_json, read_jsonl,
                         remove_stale_temps, with_filename)
+from paramem.layout import RunLayout
 from paramem.resume import HASH_FIELD, ResumePlan, input_hash
 from paramem.signals import StopRequest
 
 
-
 def shard_dir_for(output: Path) -> Path:
-    return output.parent / "shards" / output.stem
+    return RunLayout.shards(Path(output))
 
 
-def _sources(output: Path) -> list[Path]:
-    """Final file first (it holds finished work), then shards in a stable order."""
+def _sources(output: Path, aside: Path | None = None) -> list[Path]:
+    """Final file first (it holds finished work), then the records set aside, then shards."""
     shards = sorted(shard_dir_for(output).glob("*.jsonl"))
-    return ([output] if output.exists() else []) + shards
+    return [p for p in (output, aside) if p is not None and p.exists()] + shards
 
 
 def _records(path: Path, output: Path):
-    # Only shards can have a torn last line; the final file is always written atomically.
-    yield from read_jsonl(path, allow_truncated_tail=path != output)
+    # Only shards can have a torn last line; the final and set-aside files are written atomically.
+    yield from read_jsonl(path, allow_truncated_tail=path.parent == shard_dir_for(output))
 
 
-def earlier_records(output: str | Path) -> dict[str, set[str | None]]:
-    """uid -> input hashes of its complete records in the final file and the shards."""
+def earlier_records(output: str | Path, aside: Path | None = None) -> dict[str, set[str | None]]:
+    """uid -> input hashes of its complete records in the final file, the set-aside file
+    (``aside``) and the shards."""
     output = Path(output)
     earlier: dict[str, set[str | None]] = {}
-    for path in _sources(output):
+    for path in _sources(output, aside):
         for line_no, record in _records(path, output):
             if "uid" not in record:
                 raise InputError(f"{path}:{line_no}: record has no 'uid' field")
@@ -61,16 +64,19 @@ def done_uids(output: str | Path) -> set[str]:
     return set(earlier_records(output))
 
 
-def merge_shards(output: str | Path, plan: ResumePlan | None = None) -> int:
+def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path | None = None) -> int:
     """Merge final file + shards into ``output`` (one record per uid, sorted); remove the shards.
 
     With a ``plan``, a record is kept only when it was computed from the current input
-    (uid and input hash match); without one, the first record per uid wins. Memory holds
+    (uid and input hash match); without one, the first record per uid wins. With ``aside``
+    too, the finished records of uids that left the input are moved to that file (with the
+    ones it held), never deleted: a rerun on the full input takes them back. Memory holds
     one (file, offset) per uid, not the records themselves.
     """
     output = Path(output)
-    sources = _sources(output)
+    sources = _sources(output, aside)
     index: dict[str, tuple[int, int]] = {}
+    kept_aside: dict[str, tuple[int, int]] = {}
     final_lines: dict[str, tuple[int, bytes]] = {}  # uid -> (line, digest) of its record in the final file
     for src_idx, path in enumerate(sources):
         offset = 0
@@ -84,21 +90,31 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None) -> int:
                     _check_one_record(final_lines, uid, line_no, line, path)
                 if plan is None or plan.keeps(uid, record_hash):
                     index.setdefault(uid, (src_idx, start))
+                elif aside is not None and uid not in plan.current:
+                    kept_aside.setdefault(uid, (src_idx, start))
 
-    def ordered():
-        handles = [open(p, "rb") for p in sources]
-        try:
-            for uid in sorted(index):
-                src_idx, start = index[uid]
-                fh = handles[src_idx]
-                fh.seek(start)
-                yield _loads(fh.readline(), sources[src_idx])
-        finally:
-            for fh in handles:
-                fh.close()
+    # Opened once: the set-aside file is replaced while its old records are still being read.
+    handles = [open(p, "rb") for p in sources]
 
-    shards = [p for p in sources if p != output]
-    n = atomic_write_jsonl(output, ordered())
+    def ordered(chosen: dict[str, tuple[int, int]]):
+        for uid in sorted(chosen):
+            src_idx, start = chosen[uid]
+            handles[src_idx].seek(start)
+            yield _loads(handles[src_idx].readline(), sources[src_idx])
+
+    try:
+        if aside is not None and kept_aside:  # first: a kill before the final write duplicates, never loses
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_jsonl(aside, ordered(kept_aside))
+        n = atomic_write_jsonl(output, ordered(index))
+    finally:
+        for fh in handles:
+            fh.close()
+    if aside is not None and not kept_aside:
+        aside.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only when no other settings' records are in it
+            aside.parent.rmdir()
+    shards = [p for p in sources if p.parent == shard_dir_for(output)]
     for path in shards:  # merged: their records now live in the final file
         path.unlink(missing_ok=True)
     return n
@@ -133,7 +149,7 @@ def check_signature(output: Path, signature: dict | None, resuming: bool, write:
     """Refuse to resume into results made with other settings (they would mix silently)."""
     if signature is None:
         return
-    meta = output.with_name(output.name + ".settings.json")
+    meta = RunLayout.settings(output)
     signature = json.loads(dumps(signature))  # as it reads back from the file (tuples become lists)
     if resuming and meta.exists():
         advice = (f"it records the settings of the results in {output.name}: delete {meta.name} and "
@@ -166,23 +182,26 @@ class ShardedPredictionWriter(BasePredictionWriter):
         self.n_written = 0
         self.n_skipped = 0
         self.plan: ResumePlan | None = None
+        self.aside: Path | None = None  # records of samples that left the input (RunLayout.set_aside)
         self.stop = StopRequest()
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "predict":
             return
-        self.output = Path(pl_module.run_dir) / pl_module.output_name
+        self.output = RunLayout(pl_module.run_dir).output(pl_module.output_name)
         if trainer.is_global_zero:  # leftovers of a merge killed before its rename
             remove_stale_temps(self.output.parent)
-        earlier = earlier_records(self.output)
+        signature = getattr(pl_module, "run_signature", lambda: None)()
         datamodule = trainer.datamodule
         samples = getattr(datamodule, "samples", None)
+        if signature is not None and samples is not None:
+            self.aside = RunLayout.set_aside(self.output, json.loads(dumps(signature)))
+        earlier = earlier_records(self.output, self.aside)
         if samples is not None:
             self.plan = ResumePlan.build({s["uid"]: input_hash(s) for s in samples}, earlier)
             done = self.plan.reused
         else:  # no sample list to compare with: resume by uid alone
             self.plan, done = None, set(earlier)
-        signature = getattr(pl_module, "run_signature", lambda: None)()
         check_signature(self.output, signature, bool(earlier), write=trainer.is_global_zero)
         self.n_skipped = len(done)
         if datamodule is not None and hasattr(datamodule, "exclude_uids"):
@@ -249,7 +268,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("paramem-writer-merge")
         if trainer.is_global_zero:
-            n = merge_shards(self.output, self.plan)
+            n = merge_shards(self.output, self.plan, self.aside)
             print(f"[paramem] {n} records in {self.output} ({self.n_skipped} reused from earlier runs)")
             hook = getattr(pl_module, "on_outputs_merged", None)
             if hook is not None:

@@ -32,6 +32,12 @@ def test_run_dir_placeholder_is_expanded_the_same_way_by_every_reader(tmp_path):
         LocalFileSource("{run_dir}/pool.jsonl").load(tmp_path / "elsewhere")  # names the expanded path
 
 
+def _process_state(pid: int) -> str:
+    from pathlib import Path
+
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
 def test_a_zombie_writers_temp_file_is_stale(tmp_path):
     """A writer that exited but was never reaped (orphaned under an init that does not
     reap) still answers kill(pid, 0): its leftovers must count as stale all the same."""
@@ -44,7 +50,10 @@ def test_a_zombie_writers_temp_file_is_stale(tmp_path):
     if pid == 0:
         os._exit(0)
     try:
-        time.sleep(0.1)  # exited, not reaped: a zombie
+        deadline = time.monotonic() + 30  # exited, not reaped: a zombie (wait for it, a loaded host is slow)
+        while _process_state(pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _process_state(pid) == "Z"
         leftover = tmp_path / f"{temp_prefix('metrics.json', pid)}staged.tmp"
         mine = tmp_path / f"{temp_prefix('metrics.csv')}staged.tmp"
         leftover.touch()

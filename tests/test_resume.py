@@ -1,5 +1,5 @@
 """Content-keyed resume: a rerun reuses a record only when its sample is unchanged,
-recomputes changed samples and drops uids that left the input (paramem.resume)."""
+recomputes changed samples and sets aside the records of uids that left the input (paramem.resume)."""
 
 import json
 
@@ -34,7 +34,7 @@ def test_merge_keeps_only_records_of_the_current_input(tmp_path):
     current = {"a": "h-a", "b": "h-b", "legacy": "h-l"}
     plan = ResumePlan.build(current, {"a": {"h-a"}, "b": {"h-b-old"}, "gone": {"h-g"}, "legacy": {None}})
     assert (plan.reused, plan.recomputed, plan.dropped) == ({"a"}, {"b", "legacy"}, {"gone"})
-    assert plan.summary() == "1 reused, 2 recomputed: input changed, 1 dropped: no longer in the input"
+    assert plan.summary() == "1 reused, 2 recomputed: input changed, 1 set aside: no longer in the input"
     assert merge_shards(out, plan) == 2
     assert [(r["uid"], r["v"]) for r in read_jsonl(out)] == [("a", "old"), ("b", "new")]
 
@@ -71,7 +71,7 @@ def test_align_recomputes_samples_whose_paraphrases_changed(tiny_run, tmp_path, 
     data = _write(tmp_path / "d.jsonl", samples)
     capsys.readouterr()
     _stage("align/tiny.yaml", run_dir, data)
-    assert "4 reused, 2 recomputed: input changed, 0 dropped: no longer in the input" in capsys.readouterr().out
+    assert "4 reused, 2 recomputed: input changed, 0 set aside: no longer in the input" in capsys.readouterr().out
     after = {r["uid"]: r for r in read_jsonl(run_dir / "alignment.jsonl")}
     fresh_dir = copy_run(tiny_run, tmp_path / "fresh")
     _stage("align/tiny.yaml", fresh_dir, data)
@@ -107,11 +107,20 @@ def test_mia_rerun_with_flipped_labels_and_shrunk_input(tiny_run, tmp_path, caps
 
     capsys.readouterr()
     shrunk = _mia(run_dir, _write(tmp_path / "d.jsonl", samples[:10]))
-    assert "10 reused, 0 recomputed: input changed, 10 dropped: no longer in the input" in capsys.readouterr().out
+    assert "10 reused, 0 recomputed: input changed, 10 set aside: no longer in the input" in capsys.readouterr().out
     assert shrunk["n_members"] + shrunk["n_nonmembers"] == 10
     for name in ("baselines.jsonl", "scores.jsonl"):
         assert [r["uid"] for r in read_jsonl(run_dir / name)] == [s["uid"] for s in samples[:10]]
 
+    # The 10 finished records that left the input were moved aside, not deleted ...
+    aside = sorted((run_dir / "set_aside").glob("baselines-*.jsonl"))
+    assert len(aside) == 1 and [r["uid"] for r in read_jsonl(aside[0])] == [s["uid"] for s in samples[10:]]
+    capsys.readouterr()
+    # ... and a rerun on the whole input takes them back instead of computing them again.
+    whole = _mia(run_dir, _write(tmp_path / "d.jsonl", samples))
+    assert "20 reused, 0 recomputed: input changed, 0 set aside" in capsys.readouterr().out
+    assert whole == flipped
+    assert not list((run_dir / "set_aside").glob("baselines-*.jsonl"))
 
 def test_scores_join_says_when_alignment_came_from_other_input(tmp_path, capsys):
     from paramem.score.join import write_scores

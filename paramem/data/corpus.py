@@ -7,6 +7,7 @@ from pathlib import Path
 from paramem.data.local import LocalFileSource
 from paramem.data.sample import Source
 from paramem.io import check_int, read_jsonl
+from paramem.layout import RunLayout
 
 
 class EmbeddedSource(Source):
@@ -34,7 +35,7 @@ class EmbeddedSource(Source):
         return "embedded"
 
     def _dir(self, run_dir: Path | None) -> Path:
-        return Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
+        return Path(self.corpus_dir) if self.corpus_dir else RunLayout(run_dir or ".").corpus_dir
 
     def _write(self, run_dir: Path | None) -> dict[str, Path]:
         from paramem.data.embedded import write_corpus
@@ -95,7 +96,7 @@ class PyDocsSource(Source):
         from paramem.data.corpus_files import write_checked
         from paramem.data.pydocs import build_pydocs_corpus, paragraph_pool, pool_fingerprint
 
-        out = Path(self.corpus_dir) if self.corpus_dir else Path(run_dir or ".") / "corpus"
+        out = Path(self.corpus_dir) if self.corpus_dir else RunLayout(run_dir or ".").corpus_dir
         text = pool_fingerprint(paragraph_pool(self.params["min_words"], self.params["max_words"]))
         head = {"generator": "paramem.data.pydocs", "version": self.VERSION, "params": self.params, "text": text}
         return write_checked(out, head, lambda: build_pydocs_corpus(**self.params))

@@ -26,6 +26,7 @@ import torch
 from paramem.fit.schedule import warmup_cosine
 from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
 from paramem.io import InputError, check_int
+from paramem.layout import RunLayout
 from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
 from paramem.textbatch import encode, forward, per_sample_loss
@@ -62,13 +63,16 @@ class CausalLMFit(pl.LightningModule):
             teaching pairs when ``teach_paraphrase``) or a ``.txt`` / ``.jsonl`` filler file.
         trust_remote_code: passed to transformers when loading ``model``.
         add_special_tokens: ``auto`` (the tokenizer's default), true or false; as in every stage.
+        replace_model: allow a fit into a run dir whose model already has outputs computed
+            with it (alignment, influence, baselines, scores); without it such a fit refuses.
     """
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
                  num_layers: int = 2, num_heads: int = 4, vocab_size: int = 1024, lr: float = 3e-3,
                  weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
                  teach_paraphrase: bool = False, teach_templates: str = "compact", background: str = "teach",
-                 trust_remote_code: bool = False, add_special_tokens: str | bool = "auto") -> None:
+                 trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
+                 replace_model: bool = False) -> None:
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
 
@@ -80,6 +84,7 @@ class CausalLMFit(pl.LightningModule):
                          lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
+        self.layout = RunLayout(run_dir)
         self.model = None
         self.tokenizer = None
         self._val_losses: dict[int, list[float]] = {0: [], 1: []}
@@ -87,7 +92,18 @@ class CausalLMFit(pl.LightningModule):
         self.shuffle_training_items = True  # an exposure stream keeps its one seeded order
 
     # -- model ------------------------------------------------------------------------------
+    def check_model_replacement(self) -> None:
+        """The fitted model is shared: outputs computed with it would silently pair with a new one."""
+        outputs = self.layout.model_outputs()
+        if (self.layout.model_dir / "config.json").exists() and outputs and not self.hparams.replace_model:
+            raise InputError(f"{self.layout.model_dir} holds a fitted model that "
+                             f"{', '.join(p.name for p in outputs)} in {self.run_dir} were computed with: use "
+                             f"another run_dir, or set model.init_args.replace_model true to replace it (those "
+                             f"outputs then refuse to resume or to join: rerun their stages)")
+
     def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.check_model_replacement()
         if self.model is not None:
             return
         hp = self.hparams
@@ -104,7 +120,7 @@ class CausalLMFit(pl.LightningModule):
         texts = [r["text"] for r in aux] + [d for r in aux for d in r.get("neardups", [])]
         if not texts:
             texts = [s["text"] for s in dm.samples]
-        self.tokenizer = train_bpe_tokenizer(texts + self._template_texts(), self.run_dir / "tokenizer_build",
+        self.tokenizer = train_bpe_tokenizer(texts + self._template_texts(), self.layout.tokenizer_build,
                                              vocab_size=hp.vocab_size)
         self.tokenizer.padding_side = "right"
         self.model = build_tiny_model(self.tokenizer, hp.hidden_size, hp.num_layers, hp.num_heads,
@@ -219,20 +235,20 @@ class CausalLMFit(pl.LightningModule):
         return out
 
     def on_train_end(self) -> None:
-        out_dir = self.run_dir / "model"
+        out_dir = self.layout.model_dir
         if self.trainer.is_global_zero:
             self.model.save_pretrained(out_dir, safe_serialization=True)
             self.tokenizer.padding_side = "left"  # what every predict stage expects
             self.tokenizer.save_pretrained(out_dir)
             self.tokenizer.padding_side = "right"
-            self.write_training_texts(out_dir / "train_texts.jsonl")
+            self.write_training_texts(self.layout.train_texts)
             from paramem.artifacts import stage_lineage
 
             stage_lineage(self.loggers, self.run_dir, {"model": [out_dir]})
         if self.ledger is not None:
             trained = self.ledger.merged_trained()
             if self.trainer.is_global_zero:
-                self.ledger.write(self.run_dir / "train_stream.json", self.trainer.current_epoch,
+                self.ledger.write(self.layout.train_stream, self.trainer.current_epoch,
                                   self.trainer.datamodule.seed, trained)
         losses = self.final_losses()
         for logger in self.loggers:

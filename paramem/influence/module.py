@@ -134,7 +134,7 @@ class InfluenceScorer(PredictStage):
         from paramem.influence.task import token_batches
 
         rows = F.read_training_texts(self.train_texts_path)[:self.max_fit_texts]
-        folder = self.run_dir / "influence_factors" / self.scope_label.replace(":", "-")
+        folder = self.layout.influence_factors / self.scope_label.replace(":", "-")
         meta = self._cache_meta(rows)
         distributed = self._trainer is not None and self.trainer.world_size > 1
         rank0 = self._trainer is None or self.trainer.is_global_zero

@@ -247,7 +247,7 @@ class ParaphraseGenerator(PredictStage):
         summary, examples = summarize_paraphrases(data, self.settings.num_paraphrases)
         print("[paramem] paraphrases: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in summary.items()))
-        figure = similarity_figure(data, self.run_dir / FIGURE_NAME)
+        figure = similarity_figure(data, self.layout.output(FIGURE_NAME))
         print(f"[paramem] similarity histograms: {figure}")
         for logger in self.loggers:
             logger.log_metrics({f"paraphrase/{k}": v for k, v in summary.items()})

@@ -253,8 +253,10 @@ class BaselineScorer(PredictStage):
         from paramem.score.join import write_scores
 
         baselines = [rec for _, rec in read_jsonl(path)]  # read once: the set methods and the join
-        records = write_scores(baselines, self.run_dir / self.alignment_file, self.run_dir / "scores.jsonl",
-                               extra=self.set_scores(baselines), influence=self.run_dir / "influence.jsonl")
+        layout = self.layout
+        records = write_scores(baselines, layout.output(self.alignment_file), layout.scores,
+                               extra=self.set_scores(baselines), influence=layout.output("influence.jsonl"),
+                               model=self.model_fingerprint())
         metrics = write_report(records, self.run_dir, n_resamples=self.report.n_resamples, seed=self.report.seed,
                                wandb_run=wandb_run(self.loggers))
         print(format_report(metrics))

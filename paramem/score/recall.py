@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 
 from paramem.io import InputError, expand_run_dir, read_jsonl
+from paramem.layout import RunLayout
 from paramem.score.registry import TextStats, register
 
 
@@ -50,7 +51,7 @@ class PrefixPool:
     def load(cls, path: str, run_dir: str | Path = ".", model_dir: str | Path | None = None) -> "PrefixPool":
         p = expand_run_dir(path, run_dir)
         if p.is_dir():
-            return cls(embedded_pool(p, Path(model_dir) if model_dir else Path(run_dir) / "model"), str(p))
+            return cls(embedded_pool(p, Path(model_dir) if model_dir else RunLayout(run_dir).model_dir), str(p))
         if not p.exists():
             raise InputError(f"prefix pool {p}: file not found")
         from paramem.data.local import LocalFileSource

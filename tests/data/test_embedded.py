@@ -12,6 +12,7 @@ import pytest
 
 from paramem.data import embedded as E
 from paramem.data.embedded import build_corpus, generate_records, write_corpus
+from paramem.io import InputError
 from paramem.paraphrase.cleaning import edit_similarity
 
 
@@ -174,7 +175,7 @@ def _read(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_write_corpus_reuses_and_rewrites(tmp_path):
+def test_write_corpus_reuses_and_never_rewrites(tmp_path):
     params = dict(n_members=15, n_nonmembers=10, n_teach=5, seed=2)
     paths = write_corpus(tmp_path, **params)
     assert set(paths) == {"eval", "teach", "corpus"}
@@ -194,15 +195,23 @@ def test_write_corpus_reuses_and_rewrites(tmp_path):
     assert {k: p.stat().st_mtime_ns for k, p in paths.items()} == stamps
     assert {k: p.stat().st_ino for k, p in paths.items()} == inodes
 
-    write_corpus(tmp_path, **{**params, "seed": 3})
-    assert json.loads(paths["corpus"].read_text())["params"]["seed"] == 3
-    assert _read(paths["eval"]) != rows
+    # A finished corpus is shared (the model trained on it): other parameters are refused, never rewritten.
+    before = {k: p.read_bytes() for k, p in paths.items()}
+    with pytest.raises(InputError, match=r"holds the paramem.data.embedded corpus version \d+ .*\"seed\": 2.*"
+                                         r"asks for .*\"seed\": 3"):
+        write_corpus(tmp_path, **{**params, "seed": 3})
+    assert {k: p.read_bytes() for k, p in paths.items()} == before
     assert not list(tmp_path.glob(".*.tmp"))
 
-    # A damaged data file is not reused even when the parameters match.
+    # A damaged data file is refused too, even when the parameters match.
     paths["teach"].write_text("")
-    write_corpus(tmp_path, **{**params, "seed": 3})
-    assert len(_read(paths["teach"])) == 5
+    with pytest.raises(InputError, match=r"teach.jsonl: missing or changed since it was written"):
+        write_corpus(tmp_path, **params)
+
+    # An unfinished write (no manifest yet) is redone.
+    paths["corpus"].unlink()
+    write_corpus(tmp_path, **params)
+    assert len(_read(paths["teach"])) == 5 and _read(paths["eval"]) == rows
 
     with pytest.raises(TypeError):
         write_corpus(tmp_path, n_memberz=3)
