@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 # kind -> W&B artifact type
-KINDS = {"model": "model", "paraphrases": "dataset", "alignment": "results", "influence": "results",
+KINDS = {"model": "model", "corpus": "dataset", "paraphrases": "dataset", "alignment": "results", "influence": "results",
          "baselines": "results", "scores": "results", "metrics": "results"}
 MODEL_CAP_ENV = "PARAMEM_WANDB_MODEL_MAX_MB"
 DEFAULT_MODEL_CAP_MB = 100.0

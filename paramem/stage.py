@@ -131,8 +131,18 @@ class PredictStage(pl.LightningModule):
         the data file when it is another stage's output (its name says which)."""
         from paramem.artifacts import KINDS
 
-        inputs = {"model": [Path(self.model_path)]} if Path(self.model_path).is_dir() else {}
+        from paramem.layout import RunLayout
+
+        layout = RunLayout(self.run_dir)
+        inputs = {}
+        # Only the run's own model is the "model" artifact; another (a paraphraser) would be
+        # logged as a new version of it.
+        if Path(self.model_path).is_dir() and Path(self.model_path).resolve() == layout.model_dir.resolve():
+            inputs["model"] = [layout.model_dir]
         source = getattr(getattr(self._trainer, "datamodule", None), "source", None) if self._trainer else None
+        corpus = corpus_files(source, layout)
+        if corpus:
+            inputs["corpus"] = corpus
         data = getattr(source, "path", None)
         if data is not None and Path(data).stem in KINDS and Path(data).is_file():
             inputs.setdefault(Path(data).stem, []).append(Path(data))
@@ -182,3 +192,14 @@ class PredictStage(pl.LightningModule):
         if self.oom_splits:
             log.warning("%d out-of-memory splits on this rank; largest batch size that ran after a split: %d "
                         "(set data.batch_size to it)", self.oom_splits, self.working_batch_size)
+
+
+def corpus_files(source, layout) -> list[Path]:
+    """The files of the run dir's corpus when ``source`` reads it (the embedded or pydocs
+    corpus that ``paramem fit`` wrote), else none."""
+    if source is None or not hasattr(source, "corpus_dir"):
+        return []
+    corpus_dir = Path(source.corpus_dir) if source.corpus_dir else layout.corpus_dir
+    if corpus_dir.resolve() != layout.corpus_dir.resolve() or not (corpus_dir / "corpus.json").is_file():
+        return []
+    return sorted(f for f in corpus_dir.iterdir() if f.is_file())

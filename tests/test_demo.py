@@ -41,16 +41,18 @@ def assert_lineage(wandb_runs, run_dir) -> None:
     from paramem.artifacts import artifact_name
 
     logged, used = {}, {}
+    ours = artifact_name(run_dir, "")  # W&B's own artifacts (run tables: run-<id>-<key>) are not paramem's
     for run in wandb_runs:
-        arts = wandb_artifacts(run)
+        arts = [a for a in wandb_artifacts(run) if a["name"].startswith(ours)]
         outputs = tuple(sorted(a["name"].rsplit("-", 1)[1] for a in arts if not a["used"]))
         logged.update({a["name"]: a["digest"] for a in arts if not a["used"]})
         used[outputs] = {a["name"]: a["digest"] for a in arts if a["used"]}
-    name = {k: artifact_name(run_dir, k) for k in ("model", "paraphrases", "alignment")}
-    assert set(used) == {("model",), ("paraphrases",), ("alignment",), ("baselines", "metrics", "scores")}, used
-    assert set(used[("paraphrases",)]) == {name["model"]}
+    name = {k: artifact_name(run_dir, k) for k in ("model", "corpus", "paraphrases", "alignment")}
+    assert set(used) == {("corpus", "model"), ("paraphrases",), ("alignment",), ("baselines", "metrics", "scores")}, used
+    # the paraphraser is not the run's model: the paraphrase stage reads the corpus fit wrote
+    assert set(used[("paraphrases",)]) == {name["corpus"]}
     assert set(used[("alignment",)]) == {name["model"], name["paraphrases"]}
-    assert set(used[("baselines", "metrics", "scores")]) == set(name.values())
+    assert set(used[("baselines", "metrics", "scores")]) == {name["model"], name["paraphrases"], name["alignment"]}
     for inputs in used.values():
         assert all(logged[n] == digest for n, digest in inputs.items())
 

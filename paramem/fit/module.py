@@ -244,7 +244,11 @@ class CausalLMFit(pl.LightningModule):
             self.write_training_texts(self.layout.train_texts)
             from paramem.artifacts import stage_lineage
 
-            stage_lineage(self.loggers, self.run_dir, {"model": [out_dir]})
+            from paramem.stage import corpus_files
+
+            source = getattr(self.trainer.datamodule, "source", None)
+            outputs = {"model": [out_dir], "corpus": corpus_files(source, self.layout)}
+            stage_lineage(self.loggers, self.run_dir, {k: v for k, v in outputs.items() if v})
         if self.ledger is not None:
             trained = self.ledger.merged_trained()
             if self.trainer.is_global_zero:

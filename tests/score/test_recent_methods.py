@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from paramem.score import tokenstats
+from paramem.score.settings import SamiaSettings
 from tests.score.test_methods import TEXTS, _batch, _scorer, lm  # noqa: F401  (lm: the fixture)
 
 
@@ -99,7 +100,8 @@ def covered_fraction(cand: list[str], ref: list[str], n: int) -> float:
 def test_ngram_coverage_matches_definition_and_shares_samia_samples(lm, tmp_path):
     from paramem.score.ngram import coverage
 
-    sc = _scorer(lm, tmp_path, methods=["samia", "ngram_coverage"], samia_samples=3, samia_top_k=20)
+    sc = _scorer(lm, tmp_path, methods=["samia", "ngram_coverage"],
+                 samia=SamiaSettings(samples=3, top_k=20))
     batch = _batch()[1:3]
     recs = sc.process(batch)
     for rec, (cands, ref) in zip(recs, sc._samia(batch)):  # the continuations SaMIA scored
