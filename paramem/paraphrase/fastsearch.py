@@ -35,6 +35,9 @@ class FusedProcessors:
         dev = prompt_ids.device
         self.is_eos = torch.zeros(vocab, dtype=torch.bool, device=dev)
         self.is_eos[eos_ids] = True
+        self.eos_t = torch.tensor(eos_ids, dtype=torch.int64, device=dev)
+        self.lo_min, self.lo_max = int(min_new.min()), int(min_new.max())  # one host read per call
+        self.hi_min = int(max_new.min())
         self.penalty = float(settings.repetition_penalty)
         self.seen = None
         if self.penalty != 1.0:
@@ -53,13 +56,23 @@ class FusedProcessors:
         if self.seen is not None:
             penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
             scores = torch.where(self.seen, penalized, scores)
-        scores = scores.masked_fill((step < self.lo)[:, None] & self.is_eos[None, :], float("-inf"))
-        forced = torch.full_like(scores[:1], float("-inf"))
-        forced[0, self.eos[0]] = 0.0
-        scores = torch.where((step >= self.hi)[:, None], forced, scores)
+        scores = self._length_window(scores, step)
         if not self.s.is_sampled:
             return scores, None, None
         return self._sample_candidates(scores, step)
+
+    def _length_window(self, scores: torch.Tensor, step: int) -> torch.Tensor:
+        """EOS banned before a row's min_new, forced at its max_new. Per-row masks only on
+        the steps where rows differ (the bounds are known, so most steps need one op or none)."""
+        if step < self.lo_min:  # every row: EOS banned
+            scores = scores.index_fill(1, self.eos_t, float("-inf"))
+        elif step < self.lo_max:
+            scores = scores.masked_fill((step < self.lo)[:, None] & self.is_eos[None, :], float("-inf"))
+        if step >= self.hi_min:
+            forced = torch.full_like(scores[:1], float("-inf"))
+            forced[0, self.eos[0]] = 0.0
+            scores = torch.where((step >= self.hi)[:, None], forced, scores)
+        return scores
 
     def _sample_candidates(self, scores: torch.Tensor, step: int):
         s = self.s
@@ -118,7 +131,7 @@ def greedy(lm, logits: torch.Tensor, procs: FusedProcessors, max_new_tokens: int
         tok = torch.where(unfinished, tok, pad_id)
         out[:, t] = tok
         procs.advance(tok, t)
-        unfinished &= ~torch.isin(tok, eos)
+        unfinished &= (tok != eos_ids[0]) if len(eos_ids) == 1 else ~torch.isin(tok, eos)
         if t + 1 == max_new_tokens or ((t + 1) % check_every == 0 and not bool(unfinished.any())):
             return out[:, :t + 1]
         logits = lm.step(tok)
