@@ -124,3 +124,20 @@ def test_lean_decode_step_matches_the_full_forward(lm, beams):
         if beams > 1 and step % 2 == 0:
             cache.reorder(rows, 7)
             seq, full_mask = seq[rows], full_mask[rows]
+
+
+def test_top_p_by_tail_equals_hf_top_p():
+    """fastsearch's top-p over the low tail alone: HF's TopPLogitsWarper's result, or None
+    (sort instead) when some row drops more tokens than the tail holds."""
+    from transformers import TopPLogitsWarper
+
+    from paramem.paraphrase.fastsearch import _top_p_by_tail
+
+    torch.manual_seed(0)
+    scores = torch.randn(6, 300) * torch.tensor([0.3, 0.5, 1.0, 1.0, 2.0, 0.1])[:, None]
+    for top_p in (0.9, 0.5):
+        want = TopPLogitsWarper(top_p=top_p)(None, scores.clone())
+        dropped = int(torch.isinf(want).sum(dim=-1).max())
+        assert dropped > 0
+        assert torch.equal(_top_p_by_tail(scores, top_p, dropped + 1), want)
+        assert _top_p_by_tail(scores, top_p, dropped) is None  # too short a tail: the caller sorts
