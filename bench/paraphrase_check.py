@@ -7,7 +7,13 @@ words, in at most 3 places, and keep the length within 85-115 %. A 'valid' candi
 fails it is counted as not really a near-duplicate. Prints the rates and, with --show N,
 N samples (original and each candidate with its reason) to read by eye.
 
-    python bench/paraphrase_check.py RUN_DIR/paraphrases.jsonl [--show 30]
+--strict counts raw whitespace tokens instead (case and punctuation kept, so "foo()" ->
+"foo" or "*x*" -> "*x**" is a change): at most 2 changed places of at most 2 tokens each,
+length within 90-110 %. --regate CONFIG re-judges the stored candidates with that config's
+gate (their stored MiniLM cosine reused; duplicates and surplus recounted), to compare a
+run made under another gate.
+
+    python bench/paraphrase_check.py RUN_DIR/paraphrases.jsonl [--show 30] [--strict] [--regate CONFIG]
 """
 
 from __future__ import annotations
@@ -25,6 +31,37 @@ def edits(candidate: str, original: str) -> tuple[int, int]:
     ops = difflib.SequenceMatcher(a=words(original), b=words(candidate), autojunk=False).get_opcodes()
     changed = [(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
     return sum(max(a, b) for a, b in changed), len(changed)
+
+
+def is_strict_near_duplicate(candidate: str, original: str) -> bool:
+    a, b = original.split(), candidate.split()
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    changed = [max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
+    return 0 < len(changed) <= 2 and max(changed) <= 2 and 0.9 <= len(b) / max(len(a), 1) <= 1.1
+
+
+def regate(records: list[dict], config: str, k: int) -> None:
+    """Re-judge every stored candidate in place with ``config``'s gate."""
+    import yaml
+
+    from paramem.paraphrase.cleaning import edit_similarity, normalized
+    from paramem.paraphrase.gate import GateSettings, validate
+
+    gate = GateSettings(**yaml.safe_load(open(config, encoding="utf-8"))["model"]["init_args"]["gate"])
+    for record in records:
+        original, cands = field_texts(record)
+        seen: set[str] = set()
+        for text, p in cands:
+            valid, reason = validate(text, original, gate.min_words, gate.min_semantic_similarity, p["similarity"],
+                                     gate.edit_range, bool(gate.check_entities), edit_similarity(text, original),
+                                     gate.min_word_similarity, real_text=gate)
+            if valid and normalized(text) in seen:
+                valid, reason = False, "duplicate"
+            elif valid and len(seen) >= k:
+                valid, reason = False, "surplus"
+            if valid:
+                seen.add(normalized(text))
+            p["valid"], p["reason"] = valid, reason
 
 
 def is_near_duplicate(candidate: str, original: str) -> bool:
@@ -45,8 +82,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
     ap.add_argument("--show", type=int, default=0)
+    ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--regate", default=None)
     args = ap.parse_args()
     records = [json.loads(line) for line in open(args.path, encoding="utf-8")]
+    if args.regate:
+        regate(records, args.regate, records[0]["settings"]["num_paraphrases"] if records else 0)
+    check = is_strict_near_duplicate if args.strict else is_near_duplicate
     reasons, with_valid, valid, wrong, with_true = Counter(), 0, 0, 0, 0
     for n, record in enumerate(records):
         original, cands = field_texts(record)
@@ -54,9 +96,9 @@ def main() -> None:
         reasons.update(p["reason"] for _, p in cands)
         with_valid += bool(good)
         valid += len(good)
-        bad = [t for t in good if not is_near_duplicate(t, original)]
+        bad = [t for t in good if not check(t, original)]
         wrong += len(bad)
-        with_true += any(is_near_duplicate(t, original) for t in good)
+        with_true += any(check(t, original) for t in good)
         if n < args.show:
             print(f"\n[{record['uid']}] ORIGINAL: {original}")
             for text, p in cands:

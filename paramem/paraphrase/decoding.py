@@ -6,6 +6,7 @@ K = num_paraphrases.
                       optional soft beam sampling (stochastic beam search, processors.py).
 - beam_Nprompts:      K templates, beam search, best beam of each.
 - nucleus_Nprompts:   K templates, nucleus sampling.
+- word_edit:          1 template, K copies of the original, one model-proposed word replaced in each (editgen.py).
 
 ``do_sample`` is always False: sampling is Gumbel noise from processors.GumbelNoise, so a
 sample's paraphrases depend on (seed, uid) only, never on its batch neighbours.
@@ -30,13 +31,11 @@ from paramem.io import InputError
 from paramem.paraphrase.processors import GumbelNoise, Renormalize, RowLengthWindow, uid_seed
 from paramem.settings import PREFIX, check_choice, check_number
 
-__all__ = [
-    "MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config",
-    "logits_processors", "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts",
-]
+__all__ = ["MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config", "logits_processors",
+           "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts"]
 
 DECODERS = ("fast", "hf")
-MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts")
+MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts", "word_edit")
 # DESIGN.md: soft beam sampling T=0.25, top_p 0.9, top_k 40, rep. penalty 1.1; nucleus top_p 0.9, T~0.7.
 _SOFT_BEAM = {"temperature": 0.25, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
 _NUCLEUS = {"temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 1.0}
@@ -48,7 +47,7 @@ class DecodingSettings:
     fields take the mode's DESIGN.md default.
 
     Args:
-        mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts.
+        mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts | word_edit.
         num_paraphrases: candidates per sample (K), >= 1.
         num_beams: beams (beam modes), >= 2; beam_single_prompt needs >= num_paraphrases.
         soft_sampling: stochastic beam search (beam_single_prompt only).
@@ -60,8 +59,8 @@ class DecodingSettings:
         seed: >= 0; a sample's paraphrases depend on (seed, uid) only.
         decoder: fast (paramem.paraphrase.fastgen, static KV cache; GPT-NeoX and LLaMA) | hf
             (transformers generate); fast falls back to hf, with one log line, for other models.
-        reask_rounds: sampled modes only, 0..10: a sample with fewer than num_paraphrases
-            distinct valid candidates is asked again with fresh noise, at most this many times.
+        reask_rounds: sampled modes and word_edit, 0..10: a sample short of num_paraphrases distinct
+            valid candidates is asked again (fresh noise / word positions), at most this many times.
     """
 
     mode: str = "beam_single_prompt"
@@ -104,7 +103,7 @@ class DecodingSettings:
         check_number(f"{key}.length_penalty", self.length_penalty)
         check_number(f"{key}.seed", self.seed, 0, integer=True)
         check_number(f"{key}.reask_rounds", self.reask_rounds, 0, 10, integer=True)
-        if self.reask_rounds and not self.is_sampled:
+        if self.reask_rounds and not (self.is_sampled or self.mode == "word_edit"):
             raise InputError(f"{key}.reask_rounds: {self.reask_rounds} needs a sampled mode (nucleus_Nprompts, or "
                              f"beam_single_prompt with soft_sampling: true): {self.mode} would answer the same again")
 
@@ -130,7 +129,7 @@ class DecodingSettings:
     @property
     def n_templates(self) -> int:
         """How many distinct templates the mode uses."""
-        return 1 if self.mode == "beam_single_prompt" else self.num_paraphrases
+        return 1 if self.mode in ("beam_single_prompt", "word_edit") else self.num_paraphrases
 
 
 @dataclass(frozen=True)
@@ -157,14 +156,14 @@ def plan(settings: DecodingSettings, n_templates: int) -> list[Request]:
             f"mode {settings.mode} with num_paraphrases={settings.num_paraphrases} needs {need} distinct "
             f"templates, only {n_templates} given"
         )
-    if settings.mode == "beam_single_prompt":
-        return [Request(0, settings.num_beams, settings.num_paraphrases)]
+    if settings.mode in ("beam_single_prompt", "word_edit"):
+        beams = settings.num_beams if settings.mode == "beam_single_prompt" else 1
+        return [Request(0, beams, settings.num_paraphrases)]
     beams = settings.num_beams if settings.mode == "beam_Nprompts" else 1
     return [Request(i, beams, 1) for i in range(need)]
 
 
-def _as_list(v, n: int = 1) -> list[int]:
-    """An int (repeated n times) or a per-row sequence, as a list of ints."""
+def _as_list(v, n: int = 1) -> list[int]:  # an int (repeated n times) or a per-row sequence
     return [int(x) for x in v] if isinstance(v, (Sequence, torch.Tensor)) else [int(v)] * n
 
 

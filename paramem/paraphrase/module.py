@@ -149,8 +149,16 @@ class ParaphraseGenerator(PredictStage):
             return text, len(ids), False
         return self.tokenizer.decode(ids[:room]), room, True
 
-    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request) -> list[list[str]]:
-        """One generate call; returns ``num_return_sequences`` decoded texts per prompt."""
+    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request, originals: list[str]
+                  ) -> list[list[str]]:
+        """One generate call; returns ``num_return_sequences`` decoded texts per prompt
+        (word_edit: up to that many edited copies of each prompt's original)."""
+        if self.settings.mode == "word_edit":
+            from paramem.paraphrase import editgen
+
+            return editgen.edit_texts(self.lm, self.tokenizer, prompts, originals, keys,
+                                      request.num_return_sequences, self.settings.seed, self.device,
+                                      self._tokenizer_kwargs())
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
@@ -161,7 +169,7 @@ class ParaphraseGenerator(PredictStage):
         (sample, template) rows go into one generate call; a re-ask round draws fresh
         noise (its own key), so a sampled mode answers anew."""
         candidates: list[list[tuple[str, str]]] = [[] for _ in batch]
-        prompts, keys, n_orig, owners = [], [], [], []
+        prompts, keys, n_orig, owners, originals = [], [], [], [], []
         for req in self.requests:
             template = self.templates[req.template_index]
             key_name = template.name if round_ == 0 else f"{template.name}\x1fround{round_}"
@@ -171,8 +179,9 @@ class ParaphraseGenerator(PredictStage):
                 prompts.append(self._prompt(template, text))
                 keys.append(decoding.noise_key(s["uid"], key_name))
                 n_orig.append(n_tok)
+                originals.append(text)
                 owners.append((i, template.name))
-        outputs = self._generate(prompts, keys, n_orig, self.requests[0])
+        outputs = self._generate(prompts, keys, n_orig, self.requests[0], originals)
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
         return candidates

@@ -125,7 +125,7 @@ def test_reask_rounds_until_k_distinct_valid_and_no_further(chat_dir, monkeypatc
     }
     calls = []
 
-    def fake_generate(prompts, keys, n_orig, request):
+    def fake_generate(prompts, keys, n_orig, request, originals):
         uids = {k.split("\x1f")[0] for k in keys}
         rnd = int(keys[0].rsplit("round", 1)[1]) if "round" in keys[0] else 0
         calls.append((sorted(uids), rnd))
