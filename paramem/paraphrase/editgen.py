@@ -32,6 +32,10 @@ MIN_WORD_CHARS = 4
 MAX_EXTRA_TOKENS = 3
 # Word starts tried per position, most likely first, until one gives an acceptable word.
 TRIES = 5
+# The fit test: the original's next SUFFIX_TOKENS tokens, mean log-probability lower by at
+# most MAX_SUFFIX_DROP (nats) after the new word than after the original one.
+SUFFIX_TOKENS = 6
+MAX_SUFFIX_DROP = None  # off: the held-out measurement (README) was made without it
 _CANDIDATE = re.compile(r"(?<= )[a-z]+(?=[ ,.;:]|$)")
 _STOP = frozenset(
     "that this these those with from when which what where while then than there their them they also into "
@@ -108,23 +112,46 @@ def acceptable(new: str, original: str) -> bool:
             and w not in {x.casefold() for x in re.findall(r"[A-Za-z]+", original)})
 
 
-def replacement_word(lm, tokenizer, prefix_ids: list[int], past, word: str, original: str, device) -> str:
+def suffix_logprob(lm, past, word_ids: list[int], suffix_ids: list[int], device) -> float:
+    """Mean log-probability of ``suffix_ids`` after ``word_ids`` (given the cache ``past``)."""
+    if not suffix_ids:
+        return 0.0
+    ids = torch.tensor([word_ids + suffix_ids], device=device)
+    logits = lm(input_ids=ids, past_key_values=past, use_cache=True).logits[0].float()  # (W + S, V)
+    logp = torch.log_softmax(logits[len(word_ids) - 1:-1], dim=-1)  # (S, V): predicts each suffix token
+    return float(logp.gather(1, torch.tensor(suffix_ids, device=device)[:, None]).mean())
+
+
+def replacement_word(lm, tokenizer, prefix_ids: list[int], past, word: str, original: str, device,
+                     suffix_ids: list[int] = (), max_drop: float | None = None) -> str:
     """The model's most likely acceptable other word after ``prefix_ids`` (given the prompt's
-    cache ``past``), trying its ``TRIES`` most likely other word starts in order; "" if none."""
+    cache ``past``), trying its ``TRIES`` most likely other word starts in order; "" if none.
+    With ``max_drop``, the original's next tokens (``suffix_ids``) must stay nearly as likely
+    after the new word as after the original one (mean log-probability lower by at most
+    that): a word that does not fit its sentence ("breaking (conditional) breakpoints") is
+    passed over."""
     texts, starts = _vocab(tokenizer)
     logits, past = _forward(lm, prefix_ids, past, device)
     logits = logits.masked_fill(~_allowed(texts, starts, word, logits.shape[0]), float("-inf"))
+    suffix_ids = list(suffix_ids)
+    if max_drop is not None:
+        word_ids = tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+        reference = suffix_logprob(lm, copy.deepcopy(past), word_ids, suffix_ids, device)
     for first in torch.topk(logits, TRIES).indices.tolist():
         if logits[first] == float("-inf"):
             break
-        new = tokenizer.decode(_complete(lm, texts, first, copy.deepcopy(past), device)).strip()
-        if acceptable(new, original):
+        chosen = _complete(lm, texts, first, copy.deepcopy(past), device)
+        new = tokenizer.decode(chosen).strip()
+        if not acceptable(new, original):
+            continue
+        if max_drop is None or reference - suffix_logprob(lm, copy.deepcopy(past), chosen, suffix_ids,
+                                                          device) <= max_drop:
             return new
     return ""
 
 
 def edit_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: list[str], k: int, seed: int,
-               device, tokenizer_kwargs: dict) -> list[list[str]]:
+               device, tokenizer_kwargs: dict, max_drop: float | None = MAX_SUFFIX_DROP) -> list[list[str]]:
     """Per prompt, up to ``k`` copies of its original with one word replaced each."""
     out = []
     with torch.no_grad():
@@ -134,8 +161,9 @@ def edit_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: li
             texts = []
             for start, end in choose_positions(original, k, seed, key):
                 prefix_ids = tokenizer(original[:start].rstrip(" "), add_special_tokens=False)["input_ids"]
+                suffix_ids = tokenizer(original[end:], add_special_tokens=False)["input_ids"][:SUFFIX_TOKENS]
                 new = replacement_word(lm, tokenizer, prefix_ids, copy.deepcopy(prompt_past), original[start:end],
-                                       original, device)
+                                       original, device, suffix_ids, max_drop)
                 if new:
                     texts.append(original[:start] + new + original[end:])
             out.append(texts)

@@ -79,3 +79,12 @@ def test_stage_word_edit_same_with_either_decoder(bpe_model, tmp_path):
         out[decoder] = [[(p["text"], p["reason"]) for p in r["paraphrases"]] for r in stage.process(batch)]
     assert out["fast"] == out["hf"] and any(p for p in out["fast"])
     assert all(changed_spans(t, b["text"]) == [1] for r, b in zip(out["fast"], batch) for t, _ in r)
+
+
+def test_fit_filter_passes_over_words_that_lower_the_rest(bpe_model):
+    lm, tok = bpe_model
+    args = (lm, tok, [f"Rewrite: {TEXTS[0]}\nRewritten:"], [TEXTS[0]], ["k"], 3, 0, "cpu", {"add_special_tokens": False})
+    assert edit_texts(*args, max_drop=None)[0]
+    assert edit_texts(*args, max_drop=-1e9) == [[]]  # no word can raise the rest's log-probability by 1e9
+    kept = edit_texts(*args, max_drop=1e9)[0]
+    assert kept == edit_texts(*args, max_drop=None)[0]
