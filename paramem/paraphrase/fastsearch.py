@@ -6,9 +6,11 @@ tokens), re-derived step for step so greedy and plain beam search give the same 
 deliberate difference: the repetition penalty ignores left padding (see FusedProcessors).
 Sampling (processors.GumbelNoise semantics) is cheaper here in two ways, with identical
 noise values: the generated-prefix hash is a running per-row sum (gathered on beam
-reorder) instead of a rehash of the whole prefix, and noise is hashed only for the tokens
-that survive top-k / top-p (every other token is -inf, so its noise cannot matter), never
-as a full (rows, V) integer table.
+reorder) instead of a rehash of the whole prefix, the row key's part of the state is hashed
+once per call, and with top-k noise is hashed only for the tokens that survive top-k / top-p
+(every other token is -inf, so its noise cannot matter). Without top-k (nucleus), top-p's
+dropped tail is found among the lowest scores (_top_p_by_tail) instead of sorting all V
+per step, and the noise covers all V, as HF's.
 """
 
 from __future__ import annotations
