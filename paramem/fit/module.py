@@ -17,7 +17,6 @@ trained on is counted per member and written to ``<run_dir>/train_stream.json``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -26,11 +25,12 @@ import torch
 from paramem.fit.lora import LoRASettings, add_adapters, merged, trainable_parameters
 from paramem.fit.schedule import warmup_cosine
 from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
-from paramem.io import InputError, check_int
+from paramem.io import InputError
 from paramem.layout import RunLayout
 from paramem.settings import as_group
 from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
+from paramem.settings import check_number
 from paramem.textbatch import encode, forward, per_sample_loss
 
 
@@ -40,15 +40,12 @@ def check_fit_ranges(builds_tiny: bool, **settings) -> None:
     least = {"hidden_size": 1, "num_layers": 1, "num_heads": 1, "vocab_size": 2, "warmup_steps": 0,
              "max_length": 2}
     for name, low in least.items():
-        check_int(f"model.init_args.{name}", settings[name], low)
+        check_number(f"model.init_args.{name}", settings[name], low, integer=True)
     if builds_tiny and settings["hidden_size"] % settings["num_heads"]:
         raise InputError(f"model.init_args.hidden_size ({settings['hidden_size']}) must be a multiple of "
                          f"model.init_args.num_heads ({settings['num_heads']})")
-    for name, value, low_open in (("lr", settings["lr"], True), ("weight_decay", settings["weight_decay"], False)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or (value <= 0 if low_open else value < 0):
-            raise InputError(f"model.init_args.{name} is {value!r}: it must be a finite number "
-                             f"{'> 0' if low_open else '>= 0'}")
+    for name, low_open in (("lr", True), ("weight_decay", False)):
+        check_number(f"model.init_args.{name}", settings[name], 0, low_open=low_open, finite=True)
 
 
 class CausalLMFit(pl.LightningModule):
