@@ -133,4 +133,4 @@ def test_scores_join_says_when_alignment_came_from_other_input(tmp_path, capsys)
     _write(tmp_path / "a.jsonl", align)
     records = write_scores(tmp_path / "b.jsonl", tmp_path / "a.jsonl", tmp_path / "scores.jsonl")
     assert [r["scores"]["align_cosine"] for r in records] == [0.5, 0.1]
-    assert "1 samples were aligned from another input than they were scored from" in capsys.readouterr().out
+    assert "1 samples have alignment scores from another input than they were scored from" in capsys.readouterr().out

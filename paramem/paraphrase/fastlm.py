@@ -21,6 +21,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from paramem.paraphrase.faststep import LeanStep
+
 log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("gpt_neox", "llama")
@@ -104,6 +106,7 @@ class StaticCacheLM:
         self.positions = torch.zeros(rows, dtype=torch.int64, device=self.device)  # next token's position id
         self.length = 0  # filled cache positions (same for every row: prompts are left-padded)
         self._graph = None
+        self._lean: LeanStep | None = None  # the eager decode step, prepared on the first step
         self._rope_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self._spare: list[torch.Tensor] | None = None  # CPU beam reorder: gather target, swapped in
         self.use_graph = self.device.type == "cuda"
@@ -118,9 +121,8 @@ class StaticCacheLM:
         return cos[0][position_ids], sin[0][position_ids]
 
     def _attention(self, x, cos, sin, layer_i: int, start: int, kv_len: int, mask: torch.Tensor):
-        """x: (R, T, hidden) normed. Writes k/v at [start, start+T) and attends over [0, kv_len).
-        mask: bool (R, 1, T, L) for prefill; for a decode step (T = 1) an additive float bias
-        (R, 1, 1, L)."""
+        """x: (R, T, hidden) normed (the prompt). Writes k/v at [start, start+T) and attends
+        over [0, kv_len) under mask: bool (R, 1, T, L)."""
         a = self.arch
         q, k, v = a.qkv(a.layers[layer_i], x)
         q, k = a.rope(q, k, cos, sin)
@@ -128,11 +130,8 @@ class StaticCacheLM:
         self.keys[layer_i][:, :, start:start + t] = k
         self.values[layer_i][:, :, start:start + t] = v
         keys, values = self.keys[layer_i][:, :, :kv_len], self.values[layer_i][:, :, :kv_len]
-        if t == 1:
-            out = _decode_attention(q, keys, values, mask, a.scale)
-        else:
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=a.scale,
-                                                 enable_gqa=a.kv_heads != a.heads)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=a.scale,
+                                             enable_gqa=a.kv_heads != a.heads)
         return out.transpose(1, 2).reshape(x.shape[0], t, -1)  # (R, T, H*d)
 
     def _forward(self, ids, position_ids, start: int, kv_len: int, mask) -> torch.Tensor:
@@ -192,14 +191,16 @@ class StaticCacheLM:
                 span = cache[:, :, start:end]
                 span.copy_(span.index_select(0, rows))
         elif end > start:
-            # On CPU a strided span copy measured 2.5x slower than a contiguous whole-row
-            # gather into a spare buffer (bench/RESULTS.md), so gather and swap buffers.
+            # On CPU: gather the span into the same span of a spare buffer, then swap (measured
+            # 4x faster than a strided in-place span copy, and it costs the span, not the
+            # whole row). The spare's prompt span is already right: it is the same for every
+            # beam of a sample, and it starts as a copy of the cache.
+            caches, n = [*self.keys, *self.values], len(self.keys)
             if self._spare is None:
-                self._spare = [torch.empty_like(c) for c in (*self.keys, *self.values)]
-            caches, gathered, n = [*self.keys, *self.values], self._spare, len(self.keys)
-            for cache, spare in zip(caches, gathered):
-                torch.index_select(cache, 0, rows, out=spare)
-            self._spare = caches
+                self._spare = [c.clone() for c in caches]
+            for cache, spare in zip(caches, self._spare):
+                torch.index_select(cache[:, :, start:end], 0, rows, out=spare[:, :, start:end])
+            self._spare, gathered = caches, self._spare
             self.keys, self.values = gathered[:n], gathered[n:]
         self.positions.copy_(self.positions.index_select(0, rows))  # in place: a captured graph reads it
 
@@ -215,22 +216,9 @@ class StaticCacheLM:
         return self._graph.replay(tokens, self.length)
 
     def step_eager(self, tokens: torch.Tensor) -> torch.Tensor:
-        kv_len = self.length + 1
-        bias = torch.zeros(self.rows, 1, 1, kv_len, dtype=self.dtype, device=self.device)
-        bias.masked_fill_(~self.valid[:, None, None, :kv_len], float("-inf"))  # (R, 1, 1, L)
-        return self._forward(tokens[:, None], self.positions[:, None], self.length, kv_len, bias)
-
-
-def _decode_attention(q, keys, values, bias, scale: float) -> torch.Tensor:
-    """One query per row: q (R, H, 1, d); keys, values (R, Hkv, L, d); bias (R, 1, 1, L).
-    Two batched matmuls: on CPU measured faster than SDPA with a mask over a strided cache.
-    Query head i reads key/value head i // (H / Hkv), as HF's repeat_kv."""
-    rows, heads, _, d = q.shape
-    kv_heads = keys.shape[1]
-    scores = torch.matmul(q.reshape(rows, kv_heads, heads // kv_heads, d), keys.transpose(-1, -2))  # (R, Hkv, g, L)
-    scores.mul_(scale).add_(bias)
-    out = torch.matmul(torch.softmax(scores, dim=-1), values)  # (R, Hkv, g, d)
-    return out.reshape(rows, heads, 1, d)
+        if self._lean is None:  # after prefill: it reads the prompt's padding
+            self._lean = LeanStep(self)
+        return self._lean(self, tokens)
 
 
 class _DecodeGraph:

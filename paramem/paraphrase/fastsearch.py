@@ -18,6 +18,7 @@ import torch
 from paramem.paraphrase.processors import finish_prefix, gumbel_from_state, prefix_terms, row_state
 
 _NEG = -1.0e9  # HF beam search's "impossible" score offset
+TAIL = 128  # top-p without top-k first looks for the dropped tokens among this many lowest
 
 
 class FusedProcessors:
@@ -35,6 +36,10 @@ class FusedProcessors:
         dev = prompt_ids.device
         self.is_eos = torch.zeros(vocab, dtype=torch.bool, device=dev)
         self.is_eos[eos_ids] = True
+        self.eos_t = torch.tensor(eos_ids, dtype=torch.int64, device=dev)
+        self.vocab_ids = torch.arange(vocab, device=dev)[None]  # (1, V): noise ids when all V are candidates
+        self.lo_min, self.lo_max = int(min_new.min()), int(min_new.max())  # one host read per call
+        self.hi_min = int(max_new.min())
         self.penalty = float(settings.repetition_penalty)
         self.seen = None
         if self.penalty != 1.0:
@@ -53,20 +58,50 @@ class FusedProcessors:
         if self.seen is not None:
             penalized = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
             scores = torch.where(self.seen, penalized, scores)
-        scores = scores.masked_fill((step < self.lo)[:, None] & self.is_eos[None, :], float("-inf"))
-        forced = torch.full_like(scores[:1], float("-inf"))
-        forced[0, self.eos[0]] = 0.0
-        scores = torch.where((step >= self.hi)[:, None], forced, scores)
+        scores = self._length_window(scores, step)
         if not self.s.is_sampled:
             return scores, None, None
         return self._sample_candidates(scores, step)
+
+    def _length_window(self, scores: torch.Tensor, step: int) -> torch.Tensor:
+        """EOS banned before a row's min_new, forced at its max_new. Per-row masks only on
+        the steps where rows differ (the bounds are known, so most steps need one op or none)."""
+        if step < self.lo_min:  # every row: EOS banned
+            scores = scores.index_fill(1, self.eos_t, float("-inf"))
+        elif step < self.lo_max:
+            scores = scores.masked_fill((step < self.lo)[:, None] & self.is_eos[None, :], float("-inf"))
+        if step >= self.hi_min:
+            forced = torch.full_like(scores[:1], float("-inf"))
+            forced[0, self.eos[0]] = 0.0
+            scores = torch.where((step >= self.hi)[:, None], forced, scores)
+        return scores
 
     def _sample_candidates(self, scores: torch.Tensor, step: int):
         s = self.s
         keep = 2 if self.beam else 1  # HF keeps eos + 1 candidates per beam alive
         if s.temperature != 1.0:
             scores = scores / s.temperature
-        k = min(max(s.top_k, keep), scores.shape[1]) if s.top_k else scores.shape[1]
+        vocab = scores.shape[1]
+        k = min(max(s.top_k, keep), vocab) if s.top_k else vocab
+        vals, ids = None, None
+        if k == vocab and s.top_p < 1.0:  # no top-k: try top-p from the low tail alone
+            vals = _top_p_by_tail(scores, s.top_p, min(TAIL, vocab - keep))
+        if vals is None and k == vocab and s.top_p == 1.0:
+            vals = scores
+        if vals is None:
+            vals, ids = self._top_k_top_p(scores, k, keep)
+        if self.beam:
+            vals = torch.log_softmax(vals, dim=-1)
+        state = row_state(self.keys, self.replica, step, finish_prefix(self.prefix_total))  # (rows,)
+        noise = gumbel_from_state(state[:, None], self.vocab_ids if ids is None else ids).to(vals.dtype)  # (rows, m)
+        out = vals + noise
+        if self.beam and step > 0:
+            out = out - self.taken[:, None]
+        return out, ids, noise
+
+    def _top_k_top_p(self, scores: torch.Tensor, k: int, keep: int):
+        """HF's top-k then top-p on the k best: (values (rows, m) descending, their ids)."""
+        s = self.s
         vals, ids = scores.topk(k, dim=-1)  # (rows, k), descending
         if s.top_p < 1.0:
             cum = vals.flip(-1).softmax(dim=-1).cumsum(dim=-1)  # ascending order, as HF's top-p
@@ -76,14 +111,7 @@ class FusedProcessors:
             vals = vals.masked_fill(drop, float("-inf"))
             m = int((~drop).sum(dim=-1).max())
             vals, ids = vals[:, :m], ids[:, :m]
-        if self.beam:
-            vals = torch.log_softmax(vals, dim=-1)
-        state = row_state(self.keys, self.replica, step, finish_prefix(self.prefix_total))  # (rows,)
-        noise = gumbel_from_state(state[:, None], ids).to(vals.dtype)  # (rows, m)
-        out = vals + noise
-        if self.beam and step > 0:
-            out = out - self.taken[:, None]
-        return out, ids, noise
+        return vals, ids
 
     def advance(self, tokens: torch.Tensor, step: int, rows: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> None:
@@ -97,6 +125,22 @@ class FusedProcessors:
         if self.seen is not None:
             self.seen.scatter_(1, tokens[:, None], True)
         self.taken = noise
+
+
+def _top_p_by_tail(scores: torch.Tensor, top_p: float, tail: int) -> torch.Tensor | None:
+    """HF's top-p (drop the ascending prefix whose probability mass is <= 1 - top_p) found
+    among the ``tail`` lowest scores, without sorting all V: scores (rows, V) with the
+    dropped tokens -inf, or None when some row would drop more than ``tail`` tokens (the
+    caller then sorts). The probabilities are HF's (a softmax over the row), cumulated in
+    the same ascending order."""
+    if tail < 1:
+        return None
+    low, low_ids = scores.topk(tail, dim=-1, largest=False)  # (rows, tail), ascending
+    cum = scores.softmax(dim=-1).gather(1, low_ids).cumsum(dim=-1)
+    drop = cum <= (1 - top_p)
+    if bool(drop[:, -1].any()):
+        return None
+    return scores.scatter(1, low_ids, low.masked_fill(drop, float("-inf")))
 
 
 def _pick(ids: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor:
@@ -118,7 +162,7 @@ def greedy(lm, logits: torch.Tensor, procs: FusedProcessors, max_new_tokens: int
         tok = torch.where(unfinished, tok, pad_id)
         out[:, t] = tok
         procs.advance(tok, t)
-        unfinished &= ~torch.isin(tok, eos)
+        unfinished &= (tok != eos_ids[0]) if len(eos_ids) == 1 else ~torch.isin(tok, eos)
         if t + 1 == max_new_tokens or ((t + 1) % check_every == 0 and not bool(unfinished.any())):
             return out[:, :t + 1]
         logits = lm.step(tok)

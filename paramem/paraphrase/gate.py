@@ -8,7 +8,9 @@ never accepted and never replaced by the original (see cleaning.py).
 
 Reasons, in the order they are checked:
     empty, too_short, identical, copied_example, copied_instruction, too_close,
-    too_different, words_changed, low_similarity, entity_changed
+    too_different, words_changed, too_many_edits, length_changed, negation_changed,
+    protected_changed, markup_changed, low_similarity, entity_changed
+(the real-text checks, too_many_edits .. markup_changed, are in realtext.py)
 (the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample,
 and ``surplus`` for a valid candidate beyond the K asked for).
 
@@ -30,16 +32,21 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Indel
 
-from paramem.paraphrase.cleaning import edit_similarity, normalized
 from paramem.io import InputError
-from paramem.settings import PREFIX, check_number
+from paramem.paraphrase.cleaning import edit_similarity, normalized
+from paramem.paraphrase.realtext import real_text_reason
+from paramem.settings import PREFIX, RangeChecked
 
 # Stage and shipped-config defaults (issue #12): MiniLM cosine >= 0.8 and InDel ratio in
 # [0.6, 0.98]; the corpus' own reference near-duplicates lie at 0.97-0.997 and 0.6-0.97.
 DEFAULT_MIN_SEMANTIC = 0.8
 DEFAULT_EDIT_RANGE = (0.6, 0.98)
 REASONS = ("ok", "empty", "too_short", "identical", "copied_example", "copied_instruction", "too_close",
-           "too_different", "words_changed", "low_similarity", "entity_changed", "duplicate", "surplus")
+           "too_different", "words_changed", "too_many_edits", "length_changed", "negation_changed",
+           "protected_changed", "markup_changed", "low_similarity", "entity_changed", "duplicate", "surplus")
+# The settings of the real-text checks (realtext.py), recorded with each run's gate.
+REAL_TEXT_FIELDS = ("max_changed_spans", "max_span_words", "length_ratio_range", "check_negation",
+                    "check_protected", "check_markup")
 # A run of this many words shared with a prompt text (and absent from the original) is a copy.
 COPY_RUN_WORDS = 5
 _WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*")
@@ -118,6 +125,18 @@ def check_edit_range(edit_range, key: str = f"{PREFIX}.gate.edit_similarity_rang
     return low, high
 
 
+def check_length_band(band, key: str = f"{PREFIX}.gate.length_ratio_range") -> None:
+    """``None`` (off) or [low, high] with 0 < low <= 1 <= high."""
+    if band is None:
+        return
+    try:
+        low, high = (float(x) for x in band)
+    except (TypeError, ValueError):
+        raise InputError(f"{key} is {band!r}: it must be [low, high] or null") from None
+    if not 0.0 < low <= 1.0 <= high:
+        raise InputError(f"{key} is {band!r}: it needs 0 < low <= 1 <= high")
+
+
 @dataclass(frozen=True)
 class GateSettings:
     """The near-duplicate gate (``model.init_args.gate``).
@@ -132,7 +151,24 @@ class GateSettings:
             the embedded corpus only.
         min_word_similarity: word-level InDel ratio in [0, 1], ``words_changed`` below it;
             null = off.
+        max_changed_spans: at most this many changed places in the word diff, >= 1
+            (``too_many_edits``); null = off.
+        max_span_words: at most this many words in one changed place, >= 1
+            (``too_many_edits``); null = off.
+        length_ratio_range: [low, high] words of the candidate per word of the original,
+            0 < low <= 1 <= high (``length_changed``); null = off.
+        check_negation: a negation word added or dropped is ``negation_changed``.
+        check_protected: identifiers, dotted names, markup, numbers, quoted strings and
+            code-ish tokens kept verbatim, else ``protected_changed``.
+        check_markup: the counts of markup characters kept, else ``markup_changed``.
     """
+
+    GROUP = "gate"
+    RANGES = {"min_words": {"low": 0, "integer": True},
+              "min_semantic_similarity": {"low": -1.0, "high": 1.0, "optional": True},
+              "min_word_similarity": {"low": 0.0, "high": 1.0, "optional": True},
+              "max_changed_spans": {"low": 1, "integer": True, "optional": True},
+              "max_span_words": {"low": 1, "integer": True, "optional": True}}
 
     min_words: int = 3
     semantic_similarity: bool = True
@@ -140,16 +176,23 @@ class GateSettings:
     edit_similarity_range: list[float] | None = field(default_factory=lambda: list(DEFAULT_EDIT_RANGE))
     check_entities: bool | None = None
     min_word_similarity: float | None = None
+    max_changed_spans: int | None = None
+    max_span_words: int | None = None
+    length_ratio_range: list[float] | None = None
+    check_negation: bool = False
+    check_protected: bool = False
+    check_markup: bool = False
 
     def __post_init__(self):
+        # The RANGES check of paramem.settings, without the base class: a subclass prints as
+        # class_path/init_args in --print_config, and shipped configs write the plain mapping.
+        RangeChecked.__post_init__(self)
         key = f"{PREFIX}.gate"
-        check_number(f"{key}.min_words", self.min_words, 0, integer=True)
-        check_number(f"{key}.min_semantic_similarity", self.min_semantic_similarity, -1.0, 1.0, optional=True)
         if self.min_semantic_similarity is not None and not self.semantic_similarity:
             raise InputError(f"{key}.min_semantic_similarity needs {key}.semantic_similarity: true "
                              f"(or switch the semantic gate off with min_semantic_similarity: null)")
         check_edit_range(self.edit_similarity_range)
-        check_number(f"{key}.min_word_similarity", self.min_word_similarity, 0.0, 1.0, optional=True)
+        check_length_band(self.length_ratio_range)
 
     @property
     def edit_range(self) -> tuple[float, float] | None:
@@ -159,14 +202,15 @@ class GateSettings:
 def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,
              similarity=None, edit_range=None, check_entities: bool = False,
              edit: float | None = None, min_word_similarity: float | None = None,
-             prompt_texts: tuple = ((), ())) -> tuple[bool, str]:
+             prompt_texts: tuple = ((), ()), real_text: GateSettings | None = None) -> tuple[bool, str]:
     """(valid, reason) for one cleaned candidate; see the module docstring for the order.
 
     ``similarity`` is the semantic similarity to the original: a float already computed
     (batch it with SemanticSimilarity.pairwise) or an object with ``pairwise``; required
     only when ``min_semantic`` is set. ``edit`` is the edit similarity if already known.
     ``prompt_texts``: (few-shot example texts, instruction texts) of the prompt the
-    candidate answered.
+    candidate answered. ``real_text``: the gate settings whose real-text checks
+    (realtext.py) apply; None = none of them.
     """
     if not candidate or not candidate.strip():
         return False, "empty"
@@ -189,6 +233,9 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
             return False, "too_close"
         if word_similarity(candidate, original) < min_word_similarity:
             return False, "words_changed"
+    failed = real_text_reason(candidate, original, real_text) if real_text is not None else None
+    if failed:
+        return False, failed
     if min_semantic is not None:
         if similarity is None:
             raise ValueError("validate(min_semantic=...) needs the similarity score (or a SemanticSimilarity)")

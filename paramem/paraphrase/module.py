@@ -17,7 +17,7 @@ from paramem.paraphrase.cleaning import clean, edit_similarity, normalized
 from paramem.paraphrase.decoding import DecodingSettings
 from paramem.paraphrase.decoding import plan as decoding_plan
 from paramem.paraphrase.fields import split_field
-from paramem.paraphrase.gate import GateSettings, validate
+from paramem.paraphrase.gate import REAL_TEXT_FIELDS, GateSettings, validate
 from paramem.paraphrase.paraphraser import resolve
 from paramem.paraphrase.templates import PromptSettings, load_templates
 from paramem.records import output_record
@@ -95,7 +95,8 @@ class ParaphraseGenerator(PredictStage):
         edit_range = self.gate.edit_range
         return {"min_words": self.gate.min_words, "min_semantic_similarity": self.gate.min_semantic_similarity,
                 "edit_similarity_range": list(edit_range) if edit_range else None,
-                "check_entities": self.check_entities, "min_word_similarity": self.gate.min_word_similarity}
+                "check_entities": self.check_entities, "min_word_similarity": self.gate.min_word_similarity,
+                **{k: getattr(self.gate, k) for k in REAL_TEXT_FIELDS}}
 
     def signature_extra(self) -> dict:
         """Resolved settings (the gate as applied, the chat template) and the prompts
@@ -222,7 +223,7 @@ class ParaphraseGenerator(PredictStage):
                 edit = edit_similarity(body, field.body)
                 valid, reason = validate(body, field.body, gate.min_words, gate.min_semantic_similarity, sim,
                                          gate.edit_range, check_entities, edit, gate.min_word_similarity,
-                                         prompt_texts[name])
+                                         prompt_texts[name], gate)
                 if valid and normalized(body) in seen:
                     valid, reason = False, "duplicate"
                 elif valid and len(seen) >= self.settings.num_paraphrases:

@@ -1,8 +1,10 @@
-"""scores.jsonl: the baselines of each sample joined with its gradient alignment and its
-influence scores, each under the fixed convention "larger = member"."""
+"""scores.jsonl: the baselines of each sample joined with the registered methods of the
+alignment and influence stages' files (paramem.score.joined), each oriented by the
+registry ("larger = member")."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -11,24 +13,28 @@ from paramem.io import InputError, atomic_write_jsonl, read_jsonl
 from paramem.layout import RunLayout
 from paramem.records import output_record
 from paramem.resume import HASH_FIELD
-
-ALIGN_METHODS = {"align_cosine": "cosine", "align_inner": "inner"}
-# method -> (field of influence.jsonl, sign). A text the model was trained on has a small
-# loss gradient, hence small (self-)influence: the negated value follows "larger = member",
-# as `gradnorm` does; a member's hidden state is closer to the training texts': RepSim as is.
-INFLUENCE_METHODS = {"influence_self": ("self_influence", -1), "tracin_self": ("tracin_self", -1),
-                     "repsim_max": ("repsim_max", 1), "repsim_mean": ("repsim_mean", 1)}
+from paramem.score import registry
+from paramem.score.joined import ALIGNMENT, INFLUENCE
 
 
-def _by_uid(path: str | Path | None, methods: dict[str, tuple[str, int]]) -> tuple[dict[str, dict], dict]:
-    """(uid -> scores, uid -> input hash of the record)."""
+def _by_uid(path: str | Path | None, source: str) -> tuple[dict[str, dict], dict]:
+    """(uid -> the oriented scores of ``source``'s joined methods, uid -> input hash of the
+    record). A uid seen twice must have identical records (a file merged twice); two
+    different ones are refused, naming the line: which one holds would be a guess."""
     if path is None or not Path(path).exists():
         return {}, {}
-    out, hashes = {}, {}
-    for _, rec in read_jsonl(path):
-        out[str(rec["uid"])] = {m: (None if rec.get(field) is None else sign * rec[field])
-                                for m, (field, sign) in methods.items()}
-        hashes[str(rec["uid"])] = rec.get(HASH_FIELD)
+    methods = registry.joined(source)
+    out, hashes, first = {}, {}, {}
+    for line_no, rec in read_jsonl(path):
+        uid, digest = str(rec["uid"]), hashlib.sha256(json.dumps(rec, sort_keys=True).encode()).digest()
+        if uid in first:
+            if first[uid][1] != digest:
+                raise InputError(f"{path}:{line_no}: a second record for uid {uid!r} that differs from the one at "
+                                 f"line {first[uid][0]}: delete the wrong line, or the file to recompute it")
+            continue
+        first[uid] = (line_no, digest)
+        out[uid] = {k: v for m in methods for k, v in registry.oriented(m, m.fn(rec)).items()}
+        hashes[uid] = rec.get(HASH_FIELD)
     return out, hashes
 
 
@@ -61,23 +67,23 @@ def write_scores(baselines: str | Path | list[dict], alignment: str | Path | Non
         check_same_model(path, model)
     if isinstance(baselines, (str, Path)):
         baselines = [rec for _, rec in read_jsonl(baselines)]
-    joined = [("aligned", *_by_uid(alignment, {m: (f, 1) for m, f in ALIGN_METHODS.items()}), ALIGN_METHODS),
-              ("given influence", *_by_uid(influence, INFLUENCE_METHODS), INFLUENCE_METHODS)]
+    joined = [(source, *_by_uid(path, source), [m.name for m in registry.joined(source)])
+              for source, path in ((ALIGNMENT, alignment), (INFLUENCE, influence))]
     records, differ = [], Counter()
     for rec in baselines:
         scores, uid = dict(rec["scores"]), str(rec["uid"])
-        for what, table, hashes, methods in joined:
+        for source, table, hashes, columns in joined:
             if table:
-                scores.update(table.get(uid, dict.fromkeys(methods)))
+                scores.update(table.get(uid, dict.fromkeys(columns)))
                 theirs, ours = hashes.get(uid), rec.get(HASH_FIELD)
-                differ[what] += theirs is not None and ours is not None and theirs != ours
+                differ[source] += theirs is not None and ours is not None and theirs != ours
         if extra:
             scores.update(extra.get(uid, {}))
         records.append(output_record(rec, {"scores": scores}))
     atomic_write_jsonl(out, records)
-    for what, n in differ.items():
+    for source, n in differ.items():
         if n:  # legitimate when the stages read different files on purpose; stale otherwise
-            print(f"[paramem] {out}: {n} samples were {what} from another input than they were scored from "
+            print(f"[paramem] {out}: {n} samples have {source} scores from another input than they were scored from "
                   f"(text, label, paraphrases or another field differs): unless intended, rerun that stage "
                   f"on the same data")
     return records

@@ -132,7 +132,7 @@ class BaselineScorer(PredictStage):
                 self.tokenizer, corpus_texts(self.frequency_corpus, self.run_dir), vocab)
 
     # -- scoring ---------------------------------------------------------------------------
-    def _row_stats(self, lm, rows: list, grad_rows: frozenset[int], tempered_rows: frozenset[int] = frozenset()) -> list:
+    def row_stats(self, lm, rows: list, grad_rows: frozenset[int], tempered_rows: frozenset[int] = frozenset()) -> list:
         """RowStats per token row: sorted by length (little padding), rows_per_forward per forward.
         ``grad_rows`` / ``tempered_rows`` also get the head gradient norm / ACMIA's tempered stats."""
         from paramem.score.tokenstats import batch_token_stats
@@ -151,47 +151,26 @@ class BaselineScorer(PredictStage):
         return out
 
     def _plan_rows(self, batch: list[dict]) -> tuple[list, list[dict]]:
-        """Token rows of every variant, and per sample where each variant's rows are."""
-        want = self.variants
+        """Token rows of every row variant (registered builders, paramem.score.variants), and
+        per sample where each variant's rows are: a row index, or a list for ``many``."""
+        builders = [v for name, v in registry.VARIANTS.items() if name in self.variants and not v.per_batch]
         texts, starts, prefixes, slots = [], [], [], []
 
-        def add(text: str, start: int, prefix: list[int] | None = None) -> int:
-            texts.append(text), starts.append(start), prefixes.append(prefix)
-            return len(texts) - 1
+        def add(rows: list[tuple]) -> list[int]:
+            for text, start, prefix in rows:
+                texts.append(text), starts.append(start), prefixes.append(prefix)
+            return list(range(len(texts) - len(rows), len(texts)))
 
         for s in batch:
             text, start = s["text"], s.get("loss_start_char", 0)
-            slot = {"original": add(text, start)}
-            if "lower" in want:
-                slot["lower"] = add(text.lower(), start)
-            if "neighbors" in want:
-                # A QA paraphrase carries its own answer offset (paraphrase stage, paraphrase_field).
-                paras = s.get("paraphrases") or []
-                para_starts = s.get("paraphrase_loss_starts") or [0] * len(paras)
-                slot["neighbors"] = [add(p, st) for p, st in zip(paras, para_starts)]
-            for key in ("recall_non", "recall_mem"):
-                if key in want:
-                    slot[key] = add(text, start, self.prefix_ids[key])
-            if "swaps" in want:
-                from paramem.score.pac import swapped_copies
-
-                pac = self.pac
-                copies = swapped_copies(text, str(s["uid"]), pac.copies, pac.swap_fraction, pac.seed, start=start)
-                slot["swaps"] = [add(c, start) for c in copies]
+            slot = {"original": add([(text, start, None)])[0]}
+            for v in builders:
+                where = add(v.build(self, s, text, start))
+                slot[v.name] = where if v.many else where[0]
             slots.append(slot)
         rows = tokenize(self.tokenizer, texts, self.max_length, starts, add_special_tokens=self.add_special_tokens,
                         prefix_ids=prefixes)
         return rows, slots
-
-    def _samia(self, batch: list[dict]) -> list:
-        from paramem.paraphrase.decoding import DecodingSettings
-        from paramem.score.samia import sample_continuations
-
-        s = self.samia
-        settings = DecodingSettings(mode="nucleus_Nprompts", num_paraphrases=s.samples, temperature=s.temperature,
-                                    top_k=s.top_k, top_p=s.top_p, repetition_penalty=1.0, seed=s.seed).resolve()
-        return sample_continuations(self.lm, self.tokenizer, batch, s.samples, settings, self.device,
-                                    special_tokens_kwargs(self.add_special_tokens))
 
     @torch.no_grad()
     def process(self, batch: list[dict]) -> list[dict]:
@@ -200,20 +179,16 @@ class BaselineScorer(PredictStage):
         rows, slots = self._plan_rows(batch)
         originals = frozenset(sl["original"] for sl in slots)
         needs = {n for m in self.methods for n in m.needs}
-        stats = self._row_stats(self.lm, rows, originals if "grad_norm" in needs else frozenset(),
-                                originals if "tempered" in needs else frozenset())
-        ref = self._row_stats(self.ref_lm, [rows[sl["original"]] for sl in slots], set()) if "ref" in self.variants \
-            else None
-        samia = self._samia(batch) if "samia" in self.variants else None
+        stats = self.row_stats(self.lm, rows, originals if "grad_norm" in needs else frozenset(),
+                               originals if "tempered" in needs else frozenset())
+        per_batch = {name: v.build(self, batch, rows, slots) for name, v in registry.VARIANTS.items()
+                     if name in self.variants and v.per_batch}
         per_sample = [m for m in self.methods if m.per_sample]
         records = []
         for i, (s, slot) in enumerate(zip(batch, slots)):
             variants = {k: ([stats[j] for j in v] if isinstance(v, list) else stats[v])
                         for k, v in slot.items() if k != "original"}
-            if ref is not None:
-                variants["ref"] = ref[i]
-            if samia is not None:
-                variants["samia"] = samia[i]
+            variants.update({name: values[i] for name, values in per_batch.items()})
             st = stats[slot["original"]]
             ts = registry.TextStats(s["text"], st, variants, self.settings)
             records.append(output_record(s, {"n_tokens": st.n_tokens, "truncated": st.truncated,

@@ -15,6 +15,16 @@ same forward pass, which costs a hook and a Gram product per text, so only when 
 asks for it; ``tempered``: the original's temperature-recalibrated statistics
 (``ts.original.tempered``, one extra log-softmax per temperature in
 ``ScoreSettings.tempered_taus``).
+
+A text variant (``variants=``) is a registered builder (:func:`register_variant`,
+paramem.score.variants): a row builder returns the token rows of one sample's variant
+(each row gets the shared statistics of one forward pass); a batch builder computes the
+variant's per-sample data for a whole batch (the reference model's forward, SaMIA's
+sampled continuations).
+
+A joined method (``source=``) is a score another stage computes (paramem.score.joined):
+``fn(record)`` reads the raw value from that sample's record of the source file
+(``alignment``, ``influence``), and :func:`oriented` orients it as any other.
 """
 
 from __future__ import annotations
@@ -24,7 +34,6 @@ from typing import Any, Callable
 
 from paramem.io import InputError, finite_or_none
 
-VARIANTS = ("lower", "neighbors", "ref", "recall_non", "recall_mem", "swaps", "samia")
 NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm", "tempered")
 
 
@@ -81,40 +90,83 @@ class Method:
     needs: tuple[str, ...]
     formula: str
     per_sample: bool = True
+    source: str | None = None  # the stage output a joined method reads (paramem.score.joined)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A text variant: ``build(scorer, sample, text, start)`` -> its token rows
+    ``[(text, loss_start_char, prefix_ids | None), ...]`` (``many``: the variant is the list
+    of their statistics, else the one row's); with ``per_batch``,
+    ``build(scorer, batch, rows, slots)`` -> its data for each sample of the batch."""
+
+    name: str
+    build: Callable
+    formula: str
+    many: bool = False
+    per_batch: bool = False
 
 
 METHODS: dict[str, Method] = {}
+VARIANTS: dict[str, Variant] = {}
 
 
 def register(name: str, *, formula: str, larger_is_member: bool = True, variants: tuple[str, ...] = (),
-             needs: tuple[str, ...] = (), per_sample: bool = True) -> Callable:
+             needs: tuple[str, ...] = (), per_sample: bool = True, source: str | None = None) -> Callable:
     """Decorator: add ``fn`` to the registry under ``name``."""
-    bad = [v for v in variants if v not in VARIANTS] + [n for n in needs if n not in NEEDS]
+    bad = [n for n in needs if n not in NEEDS]
     if bad:
-        raise ValueError(f"method {name!r}: unknown variants/needs {bad}")
+        raise ValueError(f"method {name!r}: unknown needs {bad}")
+    return _adder(METHODS, name, lambda fn: Method(name, fn, larger_is_member, tuple(variants), tuple(needs),
+                                                   formula, per_sample, source))
 
+
+def register_variant(name: str, *, formula: str, many: bool = False, per_batch: bool = False) -> Callable:
+    """Decorator: add a text variant's builder under ``name`` (methods name it in ``variants``)."""
+    return _adder(VARIANTS, name, lambda fn: Variant(name, fn, formula, many, per_batch))
+
+
+def _adder(table: dict, name: str, make: Callable) -> Callable:
     def add(fn: Callable) -> Callable:
-        if name in METHODS:
-            raise ValueError(f"method {name!r} is registered twice")
-        METHODS[name] = Method(name, fn, larger_is_member, tuple(variants), tuple(needs), formula, per_sample)
+        if name in table:
+            raise ValueError(f"{name!r} is registered twice")
+        table[name] = make(fn)
         return fn
 
     return add
 
 
 def load_all() -> dict[str, Method]:
-    """The registry with every built-in method imported."""
-    from paramem.score import (acmia, blind, camia, dcpdd, gapk, methods, ngram, pac, recall,  # noqa: F401
-                               samia)  # (they register)
+    """The registry with every built-in method and variant imported (they register)."""
+    from paramem.score import (acmia, blind, camia, dcpdd, gapk, joined, methods, ngram, pac,  # noqa: F401
+                               recall, samia, variants)
 
+    for m in METHODS.values():
+        unknown = [v for v in m.variants if v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"method {m.name!r}: unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     return METHODS
 
 
 def get(name: str) -> Method:
+    """A method the baselines stage computes (a joined one comes with its source file)."""
     methods = load_all()
     if name not in methods:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(methods)}")
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(computed())}")
+    if methods[name].source is not None:
+        raise ValueError(f"method {name!r} is joined from the {methods[name].source} stage's output, "
+                         f"not computed here: run that stage in the run dir")
     return methods[name]
+
+
+def computed() -> list[str]:
+    """Names of the methods the baselines stage computes."""
+    return [n for n, m in load_all().items() if m.source is None]
+
+
+def joined(source: str) -> list[Method]:
+    """The methods joined from ``source``'s output file, in registration order."""
+    return [m for m in load_all().values() if m.source == source]
 
 
 def oriented(method: Method, raw: float | None | dict) -> dict[str, float | None]:

@@ -97,3 +97,47 @@ def test_uncovered_architecture_falls_back_to_hf(caplog):
 def test_decoder_setting_is_checked():
     with pytest.raises(ValueError, match=r"decoding\.decoder is 'vllm': it must be one of fast, hf"):
         DecodingSettings("greedy_Nprompts", decoder="vllm")
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_lean_decode_step_matches_the_full_forward(lm, beams):
+    """faststep.LeanStep (fused projection, folded rotary, constant padding bias) against HF's
+    own forward over prompt + generated tokens, on a left-padded batch, across a beam reorder."""
+    from paramem.paraphrase.fastlm import StaticCacheLM
+
+    _, model = lm
+    torch.manual_seed(3)
+    ids = torch.randint(3, model.config.vocab_size, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.int64)
+    mask[1, :3] = 0  # left padding
+    cache = StaticCacheLM(model, 2 * beams, 12)
+    cache.prefill(ids, mask, beams)
+    seq, full_mask = ids.repeat_interleave(beams, dim=0), mask.repeat_interleave(beams, dim=0)
+    rows = torch.arange(2 * beams).view(2, beams).flip(1).reshape(-1)  # reverse each sample's beams
+    for step in range(4):
+        tok = torch.randint(3, model.config.vocab_size, (2 * beams,))
+        got = cache.step(tok)
+        seq, full_mask = torch.cat((seq, tok[:, None]), 1), torch.cat((full_mask, torch.ones(2 * beams, 1)), 1)
+        pos = (full_mask.long().cumsum(-1) - 1).clamp(min=0)
+        want = model(input_ids=seq, attention_mask=full_mask, position_ids=pos).logits[:, -1]
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)  # float32 summation order only
+        if beams > 1 and step % 2 == 0:
+            cache.reorder(rows, 7)
+            seq, full_mask = seq[rows], full_mask[rows]
+
+
+def test_top_p_by_tail_equals_hf_top_p():
+    """fastsearch's top-p over the low tail alone: HF's TopPLogitsWarper's result, or None
+    (sort instead) when some row drops more tokens than the tail holds."""
+    from transformers import TopPLogitsWarper
+
+    from paramem.paraphrase.fastsearch import _top_p_by_tail
+
+    torch.manual_seed(0)
+    scores = torch.randn(6, 300) * torch.tensor([0.3, 0.5, 1.0, 1.0, 2.0, 0.1])[:, None]
+    for top_p in (0.9, 0.5):
+        want = TopPLogitsWarper(top_p=top_p)(None, scores.clone())
+        dropped = int(torch.isinf(want).sum(dim=-1).max())
+        assert dropped > 0
+        assert torch.equal(_top_p_by_tail(scores, top_p, dropped + 1), want)
+        assert _top_p_by_tail(scores, top_p, dropped) is None  # too short a tail: the caller sorts

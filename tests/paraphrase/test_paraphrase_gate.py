@@ -78,7 +78,9 @@ def test_stage_defaults_are_the_gate():
     stage = ParaphraseGenerator(prompt={"templates": "compact"})
     assert stage.gate_record() == {"min_words": 3, "min_semantic_similarity": 0.8,
                                    "edit_similarity_range": [0.6, 0.98], "check_entities": False,
-                                   "min_word_similarity": None}
+                                   "min_word_similarity": None, "max_changed_spans": None,
+                                   "max_span_words": None, "length_ratio_range": None, "check_negation": False,
+                                   "check_protected": False, "check_markup": False}
     with pytest.raises(ValueError, match=r"gate\.min_semantic_similarity needs .*gate\.semantic_similarity: true"):
         ParaphraseGenerator(gate={"semantic_similarity": False})
     with pytest.raises(ValueError, match=r"gate\.edit_similarity_range is \[0\.7\]"):

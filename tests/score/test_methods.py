@@ -198,7 +198,7 @@ def test_samia_matches_reference_and_is_batch_independent(lm, tmp_path):
     batch = _batch()[1:3]
     together = sc.process(batch)
     assert together[1]["scores"] == sc.process(batch[1:])[0]["scores"]  # batch neighbours change nothing
-    conts = sc._samia(batch)
+    conts = VARIANTS["samia"].build(sc, batch, [], [])
     for rec, s, (cands, ref) in zip(together, batch, conts):
         prompt, rest = split_halves(s["text"])
         assert ref == rest and s["text"].split() == prompt.split() + rest

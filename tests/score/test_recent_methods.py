@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from paramem.score import tokenstats
+from paramem.score.registry import VARIANTS
 from paramem.score.settings import SamiaSettings
 from tests.score.test_methods import TEXTS, _batch, _scorer, lm  # noqa: F401  (lm: the fixture)
 
@@ -104,7 +105,7 @@ def test_ngram_coverage_matches_definition_and_shares_samia_samples(lm, tmp_path
                  samia=SamiaSettings(samples=3, top_k=20))
     batch = _batch()[1:3]
     recs = sc.process(batch)
-    for rec, (cands, ref) in zip(recs, sc._samia(batch)):  # the continuations SaMIA scored
+    for rec, (cands, ref) in zip(recs, VARIANTS["samia"].build(sc, batch, [], [])):  # the continuations SaMIA scored
         words = [c.split() for c in cands]
         assert rec["scores"]["ngram_coverage"] == pytest.approx(max(covered_fraction(w, ref, 3) for w in words))
         creativity = max(sum(covered_fraction(w, ref, n) for n in range(2, 13)) for w in words)

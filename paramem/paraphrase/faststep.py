@@ -1,0 +1,104 @@
+"""The eager (CPU) decode step of fastlm.StaticCacheLM with fewer ops per layer.
+
+Why: at the sizes a CPU decodes (the tiny shape: hidden 64, 2 layers), a decode step costs
+its number of ops, not its FLOPs. Prepared once per generate call:
+- one fused projection per layer whose output columns are [q | k | v | rot(q) | rot(k)],
+  where rot() is rotary's rotate_half folded into the weights (a signed permutation of
+  rows, zero on the pass-through dims), so rotary is ``qk * cos + rot(qk) * sin``;
+- cos / sin tables per position over those columns (the model's own rotary values; 1 and 0
+  on the pass-through dims, so those pass through unchanged);
+- the attention bias: -inf on a row's left padding, 0 elsewhere. It is constant for the
+  call: generated positions are always attended and a beam reorder never crosses samples
+  (every beam of a sample has the same prompt padding).
+Attention is then one baddbmm, one softmax and one bmm per layer. The norms, MLPs and the
+head are the model's own modules, as in fastlm (same numerics as HF's forward).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _rotate_half_rows(w: torch.Tensor, heads: int, head_dim: int, rot: int) -> torch.Tensor:
+    """Rows of a projection (heads * head_dim, ...) -> the rows whose output is
+    rotate_half(output) on each head's first ``rot`` dims and 0 on the rest."""
+    per_head = w.reshape(heads, head_dim, *w.shape[1:])
+    out = torch.zeros_like(per_head)
+    half = rot // 2
+    out[:, :half] = -per_head[:, half:rot]
+    out[:, half:rot] = per_head[:, :half]
+    return out.reshape(w.shape)
+
+
+class LeanStep:
+    """Decode step for one StaticCacheLM (its arch, cache buffers and valid mask)."""
+
+    def __init__(self, lm):
+        a = self.arch = lm.arch
+        self.q_width, self.kv_width = a.heads * a.head_dim, a.kv_heads * a.head_dim
+        every = torch.arange(lm.max_len, device=lm.device)[None]
+        probe = torch.zeros(1, 1, 1, dtype=lm.dtype, device=lm.device)
+        cos, sin = a.rotary(probe, every)  # (1, max_len, rot), the model's values
+        self.rot = cos.shape[-1]
+        pad = a.head_dim - self.rot
+        cos = torch.cat((cos[0], cos.new_ones(lm.max_len, pad)), dim=-1)  # (max_len, d)
+        sin = torch.cat((sin[0], sin.new_zeros(lm.max_len, pad)), dim=-1)
+        tiles = a.heads + a.kv_heads
+        self.cos, self.sin = cos.repeat(1, tiles), sin.repeat(1, tiles)  # (max_len, (H + Hkv) * d)
+        self.weights = [self._fused(layer) for layer in a.layers]
+        bias = torch.zeros(lm.rows, lm.max_len, dtype=lm.dtype, device=lm.device)
+        prompt = lm.valid[:, :lm.length]  # (R, P) at prefill time
+        bias[:, :lm.length].masked_fill_(~prompt, float("-inf"))
+        self.bias = None if bool(prompt.all()) else \
+            bias[:, None].expand(-1, a.kv_heads, -1).reshape(lm.rows * a.kv_heads, 1, lm.max_len)
+
+    def _fused(self, layer) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight (q + 2 kv + q + kv widths, hidden), bias or None) of one layer."""
+        a, d = self.arch, self.arch.head_dim
+        if a.kind == "gpt_neox":
+            lin = layer.attention.query_key_value  # rows per head: q, k, v (view (H, 3d))
+            parts = []
+            for tensor in (lin.weight, lin.bias):
+                per_head = tensor.reshape(a.heads, 3, d, *tensor.shape[1:])
+                parts.append([per_head[:, i].reshape(a.heads * d, *tensor.shape[1:]) for i in range(3)])
+            (wq, wk, wv), (bq, bk, bv) = parts
+        else:
+            att = layer.self_attn
+            wq, wk, wv = att.q_proj.weight, att.k_proj.weight, att.v_proj.weight
+            bq, bk, bv = (p.bias for p in (att.q_proj, att.k_proj, att.v_proj))
+
+        def stack(q, k, v):
+            return torch.cat((q, k, v, _rotate_half_rows(q, a.heads, d, self.rot),
+                              _rotate_half_rows(k, a.kv_heads, d, self.rot)), dim=0)
+
+        return stack(wq, wk, wv).contiguous(), None if bq is None else stack(bq, bk, bv).contiguous()
+
+    def _attend(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int) -> torch.Tensor:
+        """x: (R, 1, hidden) normed -> attention output (R, 1, H * d); writes k, v at ``pos``."""
+        a, rows = self.arch, x.shape[0]
+        w, b = self.weights[i]
+        out = F.linear(x.view(rows, -1), w, b)  # (R, [q | k | v | rot q | rot k])
+        qk_w, kv = self.q_width + self.kv_width, self.kv_width
+        qk = torch.addcmul(out[:, :qk_w] * cos, out[:, qk_w + kv:], sin)  # (R, (H + Hkv) * d), rotary applied
+        keys[:, :, pos] = qk[:, self.q_width:].view(rows, a.kv_heads, a.head_dim)
+        values[:, :, pos] = out[:, qk_w:qk_w + kv].view(rows, a.kv_heads, a.head_dim)
+        span = pos + 1
+        g = a.heads // a.kv_heads  # query head i reads kv head i // g, as HF's repeat_kv
+        q = qk[:, :self.q_width].reshape(rows * a.kv_heads, g, a.head_dim)
+        k = keys[:, :, :span].reshape(rows * a.kv_heads, span, a.head_dim)  # a view
+        if self.bias is None:
+            scores = torch.bmm(q, k.transpose(1, 2)).mul_(a.scale)
+        else:
+            scores = torch.baddbmm(self.bias[:, :, :span], q, k.transpose(1, 2), alpha=a.scale)  # (R*Hkv, g, L)
+        v = values[:, :, :span].reshape(rows * a.kv_heads, span, a.head_dim)
+        return torch.bmm(torch.softmax(scores, dim=-1), v).view(rows, 1, self.q_width)
+
+    def __call__(self, lm, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (R,) at cache position lm.length -> next logits (R, V) float32."""
+        a, pos = self.arch, lm.length
+        cos, sin = self.cos[lm.positions], self.sin[lm.positions]  # (R, (H + Hkv) * d)
+        h = a.embed(tokens[:, None])  # (R, 1, hidden)
+        for i, layer in enumerate(a.layers):
+            h = a.block(layer, h, lambda x, i=i: self._attend(i, x, cos, sin, lm.keys[i], lm.values[i], pos))
+        return a.head(a.final_norm(h))[:, 0].float()
