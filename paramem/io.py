@@ -22,17 +22,14 @@ def finite_or_none(x: Any) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def mean_or(values: Any, empty: Any = None) -> Any:
+    """The mean of the values that are not None (sum, then divide); ``empty`` when none is."""
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else empty
+
+
 class InputError(ValueError):
     """Bad user input; the message names the file, line and/or field."""
-
-
-def check_int(key: str, value: Any, least: int, *, optional: bool = False) -> None:
-    """A whole-number setting (not a bool) >= ``least`` (or None when ``optional``), else
-    one InputError naming ``key`` and the range."""
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise InputError(f"{key} is {value!r}: it must be an integer >= {least}{' or null' if optional else ''}")
 
 
 def _reject_constant(name: str) -> float:

@@ -9,6 +9,7 @@ when jsonargparse builds the group while it parses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, is_dataclass
 from typing import ClassVar
 
@@ -18,14 +19,15 @@ PREFIX = "model.init_args"
 
 
 def check_number(key: str, value, low: float | None = None, high: float | None = None, *, integer: bool = False,
-                 low_open: bool = False, high_open: bool = False, optional: bool = False) -> None:
-    """``value`` is a number (an int when ``integer``) in the interval, or ``None`` when
-    ``optional``; otherwise one InputError naming ``key`` and the interval."""
+                 low_open: bool = False, high_open: bool = False, optional: bool = False, finite: bool = False) -> None:
+    """``value`` is a number (an int when ``integer``; not inf when ``finite``) in the
+    interval, or ``None`` when ``optional``; otherwise one InputError naming ``key`` and the
+    interval."""
     if value is None and optional:
         return
-    kind = "an integer" if integer else "a number"
+    kind = "an integer" if integer else "a finite number" if finite else "a number"
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    ok = ok and not isinstance(value, bool)
+    ok = ok and not isinstance(value, bool) and (not finite or math.isfinite(value))
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:

@@ -64,14 +64,16 @@ def done_uids(output: str | Path) -> set[str]:
     return set(earlier_records(output))
 
 
-def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path | None = None) -> int:
+def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path | None = None,
+                 keep: list | None = None) -> int:
     """Merge final file + shards into ``output`` (one record per uid, sorted); remove the shards.
 
     With a ``plan``, a record is kept only when it was computed from the current input
     (uid and input hash match); without one, the first record per uid wins. With ``aside``
     too, the finished records of uids that left the input are moved to that file (with the
     ones it held), never deleted: a rerun on the full input takes them back. Memory holds
-    one (file, offset) per uid, not the records themselves.
+    one (file, offset) per uid, not the records themselves, unless ``keep`` is given: the
+    records written to ``output`` are appended to it, in file order (a stage's summary).
     """
     output = Path(output)
     sources = _sources(output, aside)
@@ -106,7 +108,8 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path
         if aside is not None and kept_aside:  # first: a kill before the final write duplicates, never loses
             aside.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_jsonl(aside, ordered(kept_aside))
-        n = atomic_write_jsonl(output, ordered(index))
+        merged = ordered(index)
+        n = atomic_write_jsonl(output, merged if keep is None else _tee(merged, keep))
     finally:
         for fh in handles:
             fh.close()
@@ -118,6 +121,12 @@ def merge_shards(output: str | Path, plan: ResumePlan | None = None, aside: Path
     for path in shards:  # merged: their records now live in the final file
         path.unlink(missing_ok=True)
     return n
+
+
+def _tee(records, into: list):
+    for record in records:
+        into.append(record)
+        yield record
 
 
 def _check_one_record(seen: dict[str, tuple[int, bytes]], uid: str, line_no: int, line: bytes, path: Path) -> None:
@@ -170,8 +179,10 @@ class ShardedPredictionWriter(BasePredictionWriter):
 
     The LightningModule names the file (``output_name``) and the run dir (``run_dir``);
     ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
-    After the merge, rank 0 calls ``pl_module.on_outputs_merged(path)`` when defined
-    (summaries, reports), then logs the stage's W&B artifacts (paramem.artifacts).
+    After the merge, rank 0 calls ``pl_module.on_records_merged(path, records)`` (the
+    merged records, kept as they are written: a summary or report never reads the file
+    back) or ``pl_module.on_outputs_merged(path)`` when defined, then logs the stage's W&B
+    artifacts (paramem.artifacts).
     """
 
     def __init__(self) -> None:
@@ -268,10 +279,14 @@ class ShardedPredictionWriter(BasePredictionWriter):
     def _merge(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         trainer.strategy.barrier("paramem-writer-merge")
         if trainer.is_global_zero:
-            n = merge_shards(self.output, self.plan, self.aside)
+            records_hook = getattr(pl_module, "on_records_merged", None)
+            records = [] if records_hook is not None else None
+            n = merge_shards(self.output, self.plan, self.aside, keep=records)
             print(f"[paramem] {n} records in {self.output} ({self.n_skipped} reused from earlier runs)")
             hook = getattr(pl_module, "on_outputs_merged", None)
-            if hook is not None:
+            if records_hook is not None:
+                records_hook(self.output, records)
+            elif hook is not None:
                 hook(self.output)
             if hasattr(pl_module, "artifact_outputs"):  # after the hook: reports write files too
                 from paramem.artifacts import stage_lineage

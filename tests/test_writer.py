@@ -42,3 +42,6 @@ def test_merge_dedups_sorts_and_removes_shards(tmp_path):
     assert not list(shard_dir_for(out).glob("*.jsonl"))
     assert not list(tmp_path.glob(".x.jsonl.*"))  # no temporary left behind
     assert merge_shards(out) == 3  # idempotent
+    kept = []
+    assert merge_shards(out, keep=kept) == 3
+    assert kept == rows  # what a stage's summary gets: the records as written, in file order

@@ -13,7 +13,8 @@ import os
 
 import torch
 
-from paramem.io import finite_or_none
+from paramem.autograd import require_autograd
+from paramem.io import finite_or_none, mean_or
 from paramem.records import output_record
 from paramem.stage import PredictStage
 from paramem.textbatch import encode
@@ -59,11 +60,7 @@ def _alignment_fields(res: dict, n_loss_tokens: int, para_has_loss: list[bool]) 
     cosines = [finite_or_none(c) if o else None for c, o in zip(res["cosines"], ok)]
     inners = [finite_or_none(x) if o else None for x, o in zip(res["inner_products"], ok)]
 
-    def mean(values):
-        values = [v for v in values if v is not None]
-        return sum(values) / len(values) if values else None
-
-    return {"cosine": mean(cosines), "inner": mean(inners), "cosines": cosines,
+    return {"cosine": mean_or(cosines), "inner": mean_or(inners), "cosines": cosines,
             "grad_norm": finite_or_none(res["grad_norm"]) if has_loss else None,
             "para_grad_norms": [finite_or_none(g) if p else None for g, p in zip(res["paraphrase_grad_norms"], para_has_loss)],
             "loss": finite_or_none(res["loss"]) if has_loss else None,
@@ -111,10 +108,7 @@ class GradientAligner(PredictStage):
         self.memory_budget_gb = memory_budget_gb
 
     def on_predict_start(self) -> None:
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "gradient alignment runs under torch.inference_mode, where gradients are impossible: "
-                "set `trainer: {inference_mode: false}` in the config (or Trainer(inference_mode=False))")
+        require_autograd("gradient alignment")
         from paramem.align.scopes import check_scope_memory
 
         k = max((len(s.get("paraphrases") or []) for s in self.trainer.datamodule.samples), default=0)
@@ -143,37 +137,36 @@ class GradientAligner(PredictStage):
             records.append(rec)
         return records
 
-    def on_outputs_merged(self, path) -> None:
-        from collections import Counter
-
-        from paramem.io import read_jsonl
-
-        n = 0
-        causes: Counter = Counter()
-        cos = {0: [], 1: []}
-        by_exposure: dict[int, list[float]] = {}
-        for _, rec in read_jsonl(path):
-            n += 1
-            cause = null_cause(rec)
-            if cause is None:
-                cos[rec["label"]].append(rec["cosine"])
-                if rec.get("exposure") is not None:
-                    by_exposure.setdefault(int(rec["exposure"]), []).append(rec["cosine"])
-            else:
-                causes[cause] += 1
-        mean = {lab: (sum(v) / len(v) if v else float("nan")) for lab, v in cos.items()}
-        shown = ["no valid paraphrase", "no loss tokens"] + (["no paraphrase with loss tokens"]
-                                                             if causes["no paraphrase with loss tokens"] else [])
-        nulls = ", ".join(f"{causes[c]} {c}" for c in shown)
-        print(f"[paramem] alignment ({self.scope}): {n} samples; cosine null: {nulls}; "
-              f"mean cosine members {mean[1]:.4f}, non-members {mean[0]:.4f}")
-        metrics = {"align/n_samples": n, "align/n_without_paraphrase": causes["no valid paraphrase"],
-                   "align/n_no_loss_tokens": causes["no loss tokens"],
-                   "align/mean_cosine_member": mean[1], "align/mean_cosine_nonmember": mean[0]}
-        if by_exposure:  # members of each exposure vs non-members (0)
-            print("[paramem] mean cosine by exposure (0 = non-members): " + ", ".join(
-                f"{e}: {sum(v) / len(v):.4f} (n={len(v)})" for e, v in sorted(by_exposure.items())))
-            metrics.update({f"align/exposure={e}/mean_cosine": sum(v) / len(v) for e, v in by_exposure.items()})
+    def on_records_merged(self, path, records: list[dict]) -> None:
+        lines, metrics = alignment_summary(records, self.scope)
+        for line in lines:
+            print(f"[paramem] {line}")
         for logger in self.loggers:
             logger.log_metrics(metrics)
 
+
+def alignment_summary(records: list[dict], scope: str) -> tuple[list[str], dict[str, float]]:
+    """(lines to print, metrics to log) of an alignment output: null cosines by cause, the
+    mean cosine of members and non-members, and per exposure when the records carry one."""
+    from collections import Counter
+
+    causes = Counter(null_cause(rec) for rec in records)
+    cos = {lab: [r["cosine"] for r in records if r["label"] == lab and null_cause(r) is None] for lab in (0, 1)}
+    by_exposure: dict[int, list[float]] = {}
+    for rec in records:
+        if null_cause(rec) is None and rec.get("exposure") is not None:
+            by_exposure.setdefault(int(rec["exposure"]), []).append(rec["cosine"])
+    mean = {lab: mean_or(v, float("nan")) for lab, v in cos.items()}
+    shown = ["no valid paraphrase", "no loss tokens"] + (["no paraphrase with loss tokens"]
+                                                         if causes["no paraphrase with loss tokens"] else [])
+    nulls = ", ".join(f"{causes[c]} {c}" for c in shown)
+    lines = [f"alignment ({scope}): {len(records)} samples; cosine null: {nulls}; "
+             f"mean cosine members {mean[1]:.4f}, non-members {mean[0]:.4f}"]
+    metrics = {"align/n_samples": len(records), "align/n_without_paraphrase": causes["no valid paraphrase"],
+               "align/n_no_loss_tokens": causes["no loss tokens"],
+               "align/mean_cosine_member": mean[1], "align/mean_cosine_nonmember": mean[0]}
+    if by_exposure:  # members of each exposure vs non-members (0)
+        lines.append("mean cosine by exposure (0 = non-members): " + ", ".join(
+            f"{e}: {mean_or(v):.4f} (n={len(v)})" for e, v in sorted(by_exposure.items())))
+        metrics.update({f"align/exposure={e}/mean_cosine": mean_or(v) for e, v in by_exposure.items()})
+    return lines, metrics

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from paramem.align import gram
+from paramem.autograd import require_autograd
 from paramem.textbatch import TokenBatch
 
 _NORM_NAMES = ("final_layer_norm", "ln_f", "norm", "final_norm", "final_layernorm")
@@ -60,13 +61,6 @@ def find_final_norm(model: nn.Module) -> nn.Module:
         raise ValueError(f"expected one final norm named one of {_NORM_NAMES} outside the "
                          f"blocks of {type(model).__name__}, found {[n for n, _ in hits]}")
     return hits[0][1]
-
-
-def _require_grad_mode(scope: str) -> None:
-    if torch.is_inference_mode_enabled():
-        raise RuntimeError(
-            f"alignment scope {scope!r} needs autograd but torch.inference_mode is on; "
-            f"construct the Lightning Trainer with Trainer(inference_mode=False)")
 
 
 @contextlib.contextmanager
@@ -265,7 +259,7 @@ def align_scope(model, batch: TokenBatch, groups: Sequence[gram.Group], scope="h
     """
     sc = get_scope(scope)
     if sc.needs_autograd:
-        _require_grad_mode(scope)
+        require_autograd(f"alignment scope {scope!r}")
     per_group = max((1 + len(p) for _, p in groups), default=1)
     R, T = batch.input_ids.shape
     check_scope_memory(model, scope, n_layers, sc.texts_held(per_group, max_rows, R), dtype,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from paramem.data.local import LocalFileSource
 from paramem.data.sample import Source
-from paramem.io import check_int, read_jsonl
+from paramem.io import read_jsonl
 from paramem.layout import RunLayout
+from paramem.settings import check_number
 
 
 class EmbeddedSource(Source):
@@ -23,7 +24,7 @@ class EmbeddedSource(Source):
         self.params = dict(n_members=n_members, n_nonmembers=n_nonmembers, n_teach=n_teach, seed=seed,
                            n_neardups=n_neardups)
         for name, value in self.params.items():
-            check_int(f"data.init_args.source.init_args.{name}", value, 0)
+            check_number(f"data.init_args.source.init_args.{name}", value, 0, integer=True)
         if exposures:  # absent otherwise (null or []): corpora written before it stay valid
             from paramem.data.exposure import check_exposures
 

@@ -13,7 +13,7 @@ import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from paramem.data.sample import Source, checked_samples
-from paramem.io import check_int
+from paramem.settings import check_number
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class MIADataModule(pl.LightningDataModule):
         super().__init__()
         for name, value, least in (("batch_size", batch_size, 1), ("max_samples", max_samples, 1),
                                    ("num_workers", num_workers, 0), ("seed", seed, 0)):
-            check_int(f"data.init_args.{name}", value, least, optional=name == "max_samples")
+            check_number(f"data.init_args.{name}", value, least, integer=True, optional=name == "max_samples")
         self.source = source
         self.run_dir = Path(run_dir)
         self.batch_size = batch_size

@@ -17,18 +17,20 @@ trained on is counted per member and written to ``<run_dir>/train_stream.json``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 
+from paramem.fit.lora import LoRASettings, add_adapters, merged, trainable_parameters
 from paramem.fit.schedule import warmup_cosine
 from paramem.fit.stream import StreamLedger, has_exposure, read_filler, stream_items
-from paramem.io import InputError, check_int
+from paramem.io import InputError
 from paramem.layout import RunLayout
+from paramem.settings import as_group
 from paramem.models.loading import expand_model_path, load_causal_lm, load_tokenizer
 from paramem.models.tiny import build_tiny_model, train_bpe_tokenizer
+from paramem.settings import check_number
 from paramem.textbatch import encode, forward, per_sample_loss
 
 
@@ -38,15 +40,12 @@ def check_fit_ranges(builds_tiny: bool, **settings) -> None:
     least = {"hidden_size": 1, "num_layers": 1, "num_heads": 1, "vocab_size": 2, "warmup_steps": 0,
              "max_length": 2}
     for name, low in least.items():
-        check_int(f"model.init_args.{name}", settings[name], low)
+        check_number(f"model.init_args.{name}", settings[name], low, integer=True)
     if builds_tiny and settings["hidden_size"] % settings["num_heads"]:
         raise InputError(f"model.init_args.hidden_size ({settings['hidden_size']}) must be a multiple of "
                          f"model.init_args.num_heads ({settings['num_heads']})")
-    for name, value, low_open in (("lr", settings["lr"], True), ("weight_decay", settings["weight_decay"], False)):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or (value <= 0 if low_open else value < 0):
-            raise InputError(f"model.init_args.{name} is {value!r}: it must be a finite number "
-                             f"{'> 0' if low_open else '>= 0'}")
+    for name, low_open in (("lr", True), ("weight_decay", False)):
+        check_number(f"model.init_args.{name}", settings[name], 0, low_open=low_open, finite=True)
 
 
 class CausalLMFit(pl.LightningModule):
@@ -65,6 +64,9 @@ class CausalLMFit(pl.LightningModule):
         add_special_tokens: ``auto`` (the tokenizer's default), true or false; as in every stage.
         replace_model: allow a fit into a run dir whose model already has outputs computed
             with it (alignment, influence, baselines, scores); without it such a fit refuses.
+        lora: train peft LoRA adapters only (``paramem.fit.lora.LoRASettings``: rank, alpha,
+            n_layers, seed), merged into the weights before the model is saved; null = full
+            fine-tune.
     """
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, hidden_size: int = 64,
@@ -72,7 +74,7 @@ class CausalLMFit(pl.LightningModule):
                  weight_decay: float = 0.0, warmup_steps: int = 20, max_length: int = 192,
                  teach_paraphrase: bool = False, teach_templates: str = "compact", background: str = "teach",
                  trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
-                 replace_model: bool = False) -> None:
+                 replace_model: bool = False, lora: LoRASettings | None = None) -> None:
         super().__init__()
         from paramem.textbatch import special_tokens_kwargs
 
@@ -82,6 +84,7 @@ class CausalLMFit(pl.LightningModule):
             raise InputError(f"model.init_args.add_special_tokens: {e}") from None
         check_fit_ranges(model is None, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, vocab_size=vocab_size,
                          lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps, max_length=max_length)
+        self.lora = None if lora is None else as_group(LoRASettings, lora)
         self.save_hyperparameters()
         self.run_dir = Path(run_dir)
         self.layout = RunLayout(run_dir)
@@ -110,8 +113,7 @@ class CausalLMFit(pl.LightningModule):
         if hp.model is not None:
             start = expand_model_path(hp.model, self.run_dir)
             self.tokenizer = load_tokenizer(start, trust_remote_code=hp.trust_remote_code, padding_side="right")
-            self.model = load_causal_lm(start, dtype="float32", trust_remote_code=hp.trust_remote_code)
-            self.model.train()
+            self.model = self._trainable(load_causal_lm(start, dtype="float32", trust_remote_code=hp.trust_remote_code))
             return
         dm = self.trainer.datamodule
         # The tokenizer learns from the auxiliary records only: members and non-members are
@@ -123,8 +125,15 @@ class CausalLMFit(pl.LightningModule):
         self.tokenizer = train_bpe_tokenizer(texts + self._template_texts(), self.layout.tokenizer_build,
                                              vocab_size=hp.vocab_size)
         self.tokenizer.padding_side = "right"
-        self.model = build_tiny_model(self.tokenizer, hp.hidden_size, hp.num_layers, hp.num_heads,
-                                      max_positions=max(512, 2 * hp.max_length), seed=0)
+        self.model = self._trainable(build_tiny_model(self.tokenizer, hp.hidden_size, hp.num_layers, hp.num_heads,
+                                                      max_positions=max(512, 2 * hp.max_length), seed=0))
+
+    def _trainable(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model in train mode; with ``lora``, wrapped so that only its adapters train."""
+        if self.lora is not None:
+            model = add_adapters(model, self.lora)
+            print(f"[paramem] LoRA rank {self.lora.rank}: {trainable_parameters(model):,} trainable parameters")
+        return model.train()
 
     def _template_texts(self) -> list[str]:
         if not self.hparams.teach_paraphrase:
@@ -197,7 +206,8 @@ class CausalLMFit(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        opt = torch.optim.AdamW(self.model.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
         total = max(1, self.trainer.estimated_stepping_batches)
         warm = min(hp.warmup_steps, total // 2)  # a short run still gets its decay
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, total, warm))
@@ -236,6 +246,7 @@ class CausalLMFit(pl.LightningModule):
 
     def on_train_end(self) -> None:
         out_dir = self.layout.model_dir
+        self.model = merged(self.model)  # a full model directory, whatever trained
         if self.trainer.is_global_zero:
             self.model.save_pretrained(out_dir, safe_serialization=True)
             self.tokenizer.padding_side = "left"  # what every predict stage expects

@@ -20,7 +20,7 @@ import logging
 
 import torch
 
-from paramem.io import expand_run_dir, finite_or_none
+from paramem.io import expand_run_dir, finite_or_none, mean_or
 from paramem.records import output_record
 from paramem.stage import PredictStage
 
@@ -159,10 +159,9 @@ class InfluenceScorer(PredictStage):
         self.train_reps = torch.nn.functional.normalize(reps, dim=-1).to(self.kf_state.device)  # (N, d)
 
     def on_predict_start(self) -> None:
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "the influence stage runs under torch.inference_mode, where gradients are impossible: "
-                "set `trainer: {inference_mode: false}` in the config (or Trainer(inference_mode=False))")
+        from paramem.autograd import require_autograd
+
+        require_autograd("the influence stage")
 
     # -- per batch --------------------------------------------------------------------------------
     def self_scores(self, batches: list[dict], strategy: str | None = None) -> torch.Tensor:
@@ -207,48 +206,43 @@ class InfluenceScorer(PredictStage):
                 "scope": self.scope_label, "strategy": self.strategy, "truncated": enc.truncated[i]}))
         return records
 
-    def on_outputs_merged(self, path) -> None:
-        from paramem.io import read_jsonl
-
-        self._write_transductive(path)
-        keys = ("self_influence", "tracin_self", "repsim_max", "repsim_mean")
-        values: dict[tuple[str, int], list[float]] = {(k, lab): [] for k in keys for lab in (0, 1)}
-        n = 0
-        for _, rec in read_jsonl(path):
-            n += 1
-            for k in keys:
-                if rec.get(k) is not None:
-                    values[(k, rec["label"])].append(rec[k])
-        metrics = {"influence/n_samples": n}
-        for (k, lab), vals in values.items():
-            metrics[f"influence/mean_{k}_{'member' if lab else 'nonmember'}"] = _mean(vals)
-        parts = [f"{k} members {metrics[f'influence/mean_{k}_member']:.4g}, "
-                 f"non-members {metrics[f'influence/mean_{k}_nonmember']:.4g}" for k in keys[:3]]
-        print(f"[paramem] influence ({self.scope_label}, {self.strategy}): {n} samples; mean " + "; ".join(parts))
+    def on_records_merged(self, path, records: list[dict]) -> None:
+        self._write_transductive(path, records)
+        lines, metrics = influence_summary(records, f"{self.scope_label}, {self.strategy}")
+        for line in lines:
+            print(f"[paramem] {line}")
         for logger in self.loggers:
             logger.log_metrics(metrics)
 
-    def _write_transductive(self, path) -> None:
+    def _write_transductive(self, path, records: list[dict]) -> None:
         """Recomputed over all samples at every merge (the opposite set may have grown), or
-        removed when off: a stale aggregate is never left in the file."""
-        from paramem.io import atomic_write_jsonl, read_jsonl
+        removed when off: a stale aggregate is never left in the file. ``records``: the
+        merged records, updated in place."""
+        from paramem.io import atomic_write_jsonl
 
         values = {}
         if self.transductive:
             from paramem.influence.transductive import opposite_set_influence
 
             values = opposite_set_influence(self, self.trainer.datamodule.samples, self.fit_batch_size)
-        records, stale = [], False
-        for _, rec in read_jsonl(path):
+        stale = False
+        for rec in records:
             stale |= rec.pop("transductive_influence", None) is not None
             if self.transductive:
                 rec["transductive_influence"] = finite_or_none(values.get(rec["uid"]))
-            records.append(rec)
         if self.transductive or stale:
             atomic_write_jsonl(path, records)
 
 
-
-def _mean(values: list) -> float:
-    vals = [v for v in values if v is not None]
-    return sum(vals) / len(vals) if vals else float("nan")
+def influence_summary(records: list[dict], what: str) -> tuple[list[str], dict[str, float]]:
+    """(lines to print, metrics to log) of an influence output: the mean of each score over
+    members and over non-members (null scores left out)."""
+    keys = ("self_influence", "tracin_self", "repsim_max", "repsim_mean")
+    metrics = {"influence/n_samples": len(records)}
+    for k in keys:
+        for lab in (0, 1):
+            metrics[f"influence/mean_{k}_{'member' if lab else 'nonmember'}"] = mean_or(
+                (r.get(k) for r in records if r["label"] == lab), float("nan"))
+    parts = [f"{k} members {metrics[f'influence/mean_{k}_member']:.4g}, "
+             f"non-members {metrics[f'influence/mean_{k}_nonmember']:.4g}" for k in keys[:3]]
+    return [f"influence ({what}): {len(records)} samples; mean " + "; ".join(parts)], metrics

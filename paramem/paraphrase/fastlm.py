@@ -7,11 +7,13 @@ the prompt is prefilled once per *input* row and copied to its beams, a decode s
 handful of ops per layer, and a beam reorder gathers only the generated span: the prompt
 span of every beam of a sample is identical, and reorders never cross samples.
 
-The model's own modules do the math (embeddings, norms, projections, MLPs, rotary tables),
-so numerics match HF's forward; only attention and caching are ours. Covered architectures
+The model's own modules and weights do the math (embeddings, norms, projections, MLPs,
+rotary tables; the CPU step fuses q/k/v from the model's weights), so numerics match HF's
+forward up to float32 summation order; only attention and caching are ours. Covered architectures
 (``model_type``): GPT-NeoX and LLaMA (``ARCHITECTURES``); anything else uses HF generate.
 On CUDA the decode step is captured once per call as a CUDA graph (fixed shapes: the cache
-is attended over its full length under a mask); on CPU it runs eagerly over the filled span.
+is attended over its full length under a mask); on CPU it runs eagerly over the filled span
+as faststep.LeanStep (fused projections, fewer ops per layer).
 """
 
 from __future__ import annotations

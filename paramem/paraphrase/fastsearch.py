@@ -6,16 +6,18 @@ tokens), re-derived step for step so greedy and plain beam search give the same 
 deliberate difference: the repetition penalty ignores left padding (see FusedProcessors).
 Sampling (processors.GumbelNoise semantics) is cheaper here in two ways, with identical
 noise values: the generated-prefix hash is a running per-row sum (gathered on beam
-reorder) instead of a rehash of the whole prefix, and noise is hashed only for the tokens
-that survive top-k / top-p (every other token is -inf, so its noise cannot matter), never
-as a full (rows, V) integer table.
+reorder) instead of a rehash of the whole prefix, the row key's part of the state is hashed
+once per call, and with top-k noise is hashed only for the tokens that survive top-k / top-p
+(every other token is -inf, so its noise cannot matter). Without top-k (nucleus), top-p's
+dropped tail is found among the lowest scores (_top_p_by_tail) instead of sorting all V
+per step, and the noise covers all V, as HF's.
 """
 
 from __future__ import annotations
 
 import torch
 
-from paramem.paraphrase.processors import finish_prefix, gumbel_from_state, prefix_terms, row_state
+from paramem.paraphrase.processors import finish_prefix, gumbel_from_state, prefix_terms, row_base, state_from_base
 
 _NEG = -1.0e9  # HF beam search's "impossible" score offset
 TAIL = 128  # top-p without top-k first looks for the dropped tokens among this many lowest
@@ -33,6 +35,8 @@ class FusedProcessors:
                  prompt_mask: torch.Tensor, vocab: int):
         self.s, self.lo, self.hi, self.eos, self.keys = settings, min_new, max_new, eos_ids, keys
         self.replica, self.beam = replica, beam
+        # Constant for the call: a beam reorder stays within a sample (same key; replica 0).
+        self.row_base = None if keys is None else row_base(keys, replica)
         dev = prompt_ids.device
         self.is_eos = torch.zeros(vocab, dtype=torch.bool, device=dev)
         self.is_eos[eos_ids] = True
@@ -92,7 +96,7 @@ class FusedProcessors:
             vals, ids = self._top_k_top_p(scores, k, keep)
         if self.beam:
             vals = torch.log_softmax(vals, dim=-1)
-        state = row_state(self.keys, self.replica, step, finish_prefix(self.prefix_total))  # (rows,)
+        state = state_from_base(self.row_base, step, finish_prefix(self.prefix_total))  # (rows,)
         noise = gumbel_from_state(state[:, None], self.vocab_ids if ids is None else ids).to(vals.dtype)  # (rows, m)
         out = vals + noise
         if self.beam and step > 0:

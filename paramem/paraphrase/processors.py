@@ -65,12 +65,20 @@ def prefix_hash(generated: torch.Tensor) -> torch.Tensor:
     return finish_prefix(prefix_terms(generated).sum(dim=1))  # an empty prefix hashes to 0
 
 
+def row_base(keys: torch.Tensor, replica: torch.Tensor) -> torch.Tensor:
+    """The step-independent part of row_state (a decoder may compute it once). -> (R,)"""
+    return _fmix(_fmix(keys[:, 0] ^ _mul32(replica + 1, 0x9E3779B1)) ^ keys[:, 1])
+
+
+def state_from_base(base: torch.Tensor, step: int, prefix: torch.Tensor) -> torch.Tensor:
+    """row_state from row_base(keys, replica). base, prefix: (R,) -> (R,)."""
+    step_term = ((step + 1) & _M32) * 0x632BE5AB & _M32  # _mul32 of a constant, in exact integers
+    return _fmix(_fmix(base ^ step_term) ^ prefix)
+
+
 def row_state(keys: torch.Tensor, replica: torch.Tensor, step: int, prefix: torch.Tensor) -> torch.Tensor:
     """Per-row 32-bit state. keys: (R, 2) 32-bit halves of uid_seed; replica, prefix: (R,)."""
-    h = _fmix(keys[:, 0] ^ _mul32(replica + 1, 0x9E3779B1))
-    h = _fmix(h ^ keys[:, 1])
-    h = _fmix(h ^ _mul32(torch.full_like(h, (step + 1) & _M32), 0x632BE5AB))
-    return _fmix(h ^ prefix)  # (R,)
+    return state_from_base(row_base(keys, replica), step, prefix)  # (R,)
 
 
 def gumbel_from_state(state: torch.Tensor, vocab_ids: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from paramem.report.figures import dose_response_figure
 from paramem.report.metrics import METRICS, discover_methods, group_records
 from paramem.report.scores_file import load_score_files
 from paramem.report.staging import StagedFiles, folder_lock
+from paramem.report.tables import text_table
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,17 @@ def write_report(
     return metrics
 
 
+def publish_report(records: Sequence[Mapping], out_dir: str | Path, n_resamples: int, seed: int,
+                   wandb_run: Any = None, drawing: BackgroundFigures | None = None) -> dict[str, Any]:
+    """The report of score records, as the mia stage (after its join, paramem.score.join)
+    and ``paramem report`` both make it: written into ``out_dir`` (:func:`write_report`),
+    its tables printed."""
+    metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, wandb_run=wandb_run,
+                           drawing=drawing)
+    print(format_report(metrics))
+    return metrics
+
+
 def metrics_csv(metrics: Mapping[str, Any]) -> str:
     """One row per (group, method, metric); an undefined method keeps its rows, with
     empty values and the reason, so the grid stays rectangular and nothing reads as 0."""
@@ -200,12 +212,9 @@ def format_table(metrics: Mapping[str, Any], group: str = "all", methods: Sequen
                 text += f" [{_fmt(cell['ci'][0])}, {_fmt(cell['ci'][1])}]"
             cells.append(text)
         rows.append(cells + [counts])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    table, widths = text_table(header, rows)
     lines = [f"MIA metrics, group {group}{', ' + title if title else ''} (members = positives; "
-             f"FPR/TPR as fractions)"]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+             f"FPR/TPR as fractions)", *table]
     lines += [f"{m.ljust(widths[0])}  {why}" for m, why in notes]
     lines += [f"WARNING: {w}" for w in metrics.get("meta", {}).get("warnings", [])]
     return "\n".join(lines)
@@ -231,15 +240,13 @@ def report_main(
     with BackgroundFigures(records, out_dir) as drawing:
         run = _start_wandb_run(wandb_project, scores, n_resamples, seed) if wandb_project else None
         try:
-            metrics = write_report(records, out_dir, n_resamples=n_resamples, seed=seed, wandb_run=run,
-                                   drawing=drawing)
+            metrics = publish_report(records, out_dir, n_resamples, seed, wandb_run=run, drawing=drawing)
         except BaseException:
             if run is not None:
                 run.finish(exit_code=1)
             raise
         if run is not None:
             run.finish()
-    print(format_report(metrics))
     figures = [name for key, name in FIGURE_FILES.items() if key != "dose_response" or metrics.get("dose_response")]
     print(f"\nreport written to {out_dir} (metrics.json, metrics.csv, {', '.join(figures)})")
     return metrics

@@ -10,16 +10,14 @@ the dose at all, whatever the non-members do.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from paramem.report.calibrate import PREFIX as CALIBRATED
 from paramem.report.metrics import clean, dense_rank
+from paramem.report.tables import method_family, parameter, text_table
 
-# The numeric parameter a swept method carries (mink_0.2, minkpp_0.5, ...).
-_PARAM = re.compile(r"(\d+(?:\.\d+)?|\.\d+)%?$")
 # The variant that stands for a swept family in tables and the dose figure, fixed in
 # advance (Min-K%'s published default k = 20%), never picked by how well it scores here.
 REFERENCE_PARAMETER = 0.2
@@ -110,16 +108,9 @@ def dose_summary(records: Sequence[Mapping], methods: Sequence[str], n_resamples
             "n_nonmembers": sum(r["label"] == 0 for r in records), "spearman": rho}
 
 
-def parameter(method: str) -> float | None:
-    m = _PARAM.search(method)
-    return float(m.group(1)) if m else None
-
-
 def representatives(methods: Sequence[str]) -> list[str]:
     """One method per family (``method_family``), in first-seen order: a sweep is shown by
     its variant nearest ``REFERENCE_PARAMETER``; everything else by itself."""
-    from paramem.report.figures import method_family
-
     chosen: dict[str, str] = {}
     for m in methods:
         fam = method_family(m)
@@ -173,16 +164,12 @@ def format_dose_table(metrics: Mapping[str, Any], methods: Sequence[str] | None 
                                             f"{rho['value']:+.3f}" + (f" [{rho['ci'][0]:+.2f},{rho['ci'][1]:+.2f}]"
                                                                       if rho.get("ci") else ""))
         rows.append([m, *(_cell(groups[e].get(m)) for e in exposures), rho_text])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     counts = ", ".join(f"e={e}: {dose['n_members'][str(e)]}" for e in exposures)
     lines = [f"Dose-response: AUROC [95% CI] of members at each exposure vs all {dose.get('n_nonmembers')} "
              f"non-members (members {counts}). One method per family (k = 0.2 for sweeps); calibrated/<m>: "
              f"direction chosen on the calibration half (shown where it is inverted), scored on the evaluation "
              f"half only. Every method in metrics.json / metrics.csv"]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + text_table(header, rows)[0])
 
 
 def dose_rows(metrics: Mapping[str, Any]) -> tuple[list[str], list[list]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -25,14 +24,8 @@ from matplotlib.ticker import MaxNLocator
 
 from paramem.io import atomic_write_bytes
 from paramem.report.metrics import clean, discover_methods, roc_counts, roc_metrics
+from paramem.report.tables import method_family
 
-# "<family><sep><k=>?<number>%?" -- the number is the swept parameter.
-_FAMILY = re.compile(r"^(?P<family>.+?)[_\-@:= ]?(?:k=?)?(?:\d+(?:\.\d+)?|\.\d+)%?$")
-
-
-def method_family(name: str) -> str:
-    m = _FAMILY.match(name)
-    return m.group("family") if m else name
 
 
 def method_data(records_or_scores: Sequence[Mapping] | Mapping[str, Any]) -> dict[str, tuple[list, list]]:

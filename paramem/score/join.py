@@ -87,3 +87,18 @@ def write_scores(baselines: str | Path | list[dict], alignment: str | Path | Non
                   f"(text, label, paraphrases or another field differs): unless intended, rerun that stage "
                   f"on the same data")
     return records
+
+
+def join_and_report(layout: RunLayout, baselines: list[dict], alignment_file: str, extra: dict[str, dict],
+                    model: str | None, n_resamples: int, seed: int, loggers: list = ()) -> dict:
+    """The mia stage's end: ``scores.jsonl`` of a run dir (its baselines joined with the
+    run dir's alignment and influence files, :func:`write_scores`), then the report of
+    those records into the run dir (paramem.report.build.publish_report, which
+    ``paramem report`` makes from scores files), logged to the W&B run of ``loggers`` if
+    any. Returns the metrics dict."""
+    from paramem.loggers import wandb_run
+    from paramem.report.build import publish_report
+
+    records = write_scores(baselines, layout.output(alignment_file), layout.scores, extra=extra,
+                           influence=layout.output("influence.jsonl"), model=model)
+    return publish_report(records, layout.root, n_resamples, seed, wandb_run=wandb_run(loggers))

@@ -1,15 +1,16 @@
 """MIA methods as a predict loop, then the report (scores.jsonl, metrics, figures, W&B).
 
 Methods come from the registry (paramem.score.registry). Per batch, every text variant the
-requested methods read (the original, its lower-cased form, its paraphrases, its
-prefix-conditioned forms, its word-swapped copies) is tokenized once, the rows are sorted
+requested methods read (registered builders, paramem.score.variants: the original, its
+lower-cased form, its paraphrases, its prefix-conditioned forms, its word-swapped copies)
+is tokenized once, the rows are sorted
 by length and packed into forwards of ``rows_per_forward`` rows, and one forward per row
 yields the statistics every token-level method shares (paramem.score.tokenstats). The
 reference model adds one row per text; SaMIA adds one batched generate call. The blind
 baseline scores all texts at once when the outputs are merged. Every score in the output
-follows "larger = member". Gradient alignment (``alignment.jsonl``) joins as
-``align_cosine`` and ``align_inner`` when the run dir has it, influence (``influence.jsonl``)
-as ``influence_self``, ``tracin_self``, ``repsim_max`` and ``repsim_mean``.
+follows "larger = member". The merged records then go to paramem.score.join.join_and_report:
+the registered methods of the run dir's ``alignment.jsonl`` and ``influence.jsonl``
+(paramem.score.joined) join them, and the report is written.
 """
 
 from __future__ import annotations
@@ -221,17 +222,8 @@ class BaselineScorer(PredictStage):
                 out[str(r["uid"])].update(registry.oriented(m, v))
         return out
 
-    def on_outputs_merged(self, path: Path) -> None:
-        from paramem.io import read_jsonl
-        from paramem.loggers import wandb_run
-        from paramem.report.build import format_report, write_report
-        from paramem.score.join import write_scores
+    def on_records_merged(self, path: Path, baselines: list[dict]) -> None:
+        from paramem.score.join import join_and_report
 
-        baselines = [rec for _, rec in read_jsonl(path)]  # read once: the set methods and the join
-        layout = self.layout
-        records = write_scores(baselines, layout.output(self.alignment_file), layout.scores,
-                               extra=self.set_scores(baselines), influence=layout.output("influence.jsonl"),
-                               model=self.model_fingerprint())
-        metrics = write_report(records, self.run_dir, n_resamples=self.report.n_resamples, seed=self.report.seed,
-                               wandb_run=wandb_run(self.loggers))
-        print(format_report(metrics))
+        join_and_report(self.layout, baselines, self.alignment_file, self.set_scores(baselines),
+                        self.model_fingerprint(), self.report.n_resamples, self.report.seed, self.loggers)

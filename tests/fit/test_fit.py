@@ -59,3 +59,30 @@ def test_answer_only_targets():
     ids = enc.input_ids[0].tolist()
     targets = [tok.decode([i]) for i, m in zip(ids, enc.target_mask[0].tolist()) if m]
     assert "".join(targets).strip() == "Joval did."
+
+
+def test_lora_fine_tune_trains_only_the_adapted_blocks_and_saves_a_full_model(tiny_run, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "lora"), *TINY_SOURCE,
+             *TINY, "--trainer.logger", "false", "--model.init_args.model", str(tiny_run / "model"),
+             "--model.init_args.teach_paraphrase", "false", "--model.init_args.lr", "0.01",
+             "--model.init_args.lora.rank", "4", "--model.init_args.lora.n_layers", "1"])
+    before = load_file(tiny_run / "model" / "model.safetensors")
+    after = load_file(tmp_path / "lora" / "model" / "model.safetensors")
+    assert after.keys() == before.keys()  # merged: no adapter tensors, the same full model
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("gpt_neox.layers.1.") for k in changed)  # only the last block's linears
+    assert any("attention" in k for k in changed) and any("mlp" in k for k in changed)
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "lora" / "model") is not None
+
+
+def test_lora_settings_are_range_checked(tmp_path):
+    import pytest
+
+    from paramem.fit.lora import LoRASettings
+    from paramem.io import InputError
+
+    with pytest.raises(InputError, match=r"model.init_args.lora.rank is 0: it must be an integer >= 1"):
+        LoRASettings(rank=0)

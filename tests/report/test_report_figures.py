@@ -187,3 +187,12 @@ def test_a_refused_fork_draws_in_process(tmp_path, monkeypatch):
         d.join(staged)
         staged.commit()
     assert sorted(p.name for p in out.iterdir()) == ["histograms.png", "roc.png"]
+
+
+def test_the_swept_parameter_comes_from_the_same_parse_as_the_family():
+    from paramem.report.tables import parameter
+
+    for name, family, value in (("mink_0.2", "mink", 0.2), ("mink++_k=0.5", "mink++", 0.5),
+                                ("min-k%-20", "min-k%", 20.0), ("acmia_ac_2.0", "acmia_ac", 2.0),
+                                ("loss", "loss", None), ("ref_pythia-70m", "ref_pythia-70m", None)):
+        assert (method_family(name), parameter(name)) == (family, value)
