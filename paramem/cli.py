@@ -126,6 +126,9 @@ def lightning_cli(args: list[str] | None):
             # Without a logger, Lightning saves config.yaml (and checkpoints) in default_root_dir:
             # keep them in the run dir, not wherever the command was started.
             parser.link_arguments("run_dir", "trainer.default_root_dir")
+            from paramem.loggers import LoggingSettings
+
+            parser.add_dataclass_arguments(LoggingSettings, "logging")
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs) -> LightningArgumentParser:
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -138,6 +141,15 @@ def lightning_cli(args: list[str] | None):
             # parsed, and neither --help nor --print_config: a run follows
             check_run_dir(self.config[self.subcommand].run_dir)
             prepare_run(processes_per_host(self.config[self.subcommand].trainer.devices))
+
+        def instantiate_trainer(self, **kwargs):
+            # An explicit trainer.logger (a list, one logger, false) is the user's: kept as given.
+            if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
+                from paramem.loggers import build_loggers, stage_name
+
+                settings = self._get(self.config_init, "logging")
+                kwargs["logger"] = build_loggers(settings, stage_name(self.model, self.subcommand))
+            return super().instantiate_trainer(**kwargs)
 
         def before_predict(self) -> None:
             from paramem.writer import ShardedPredictionWriter

@@ -5,11 +5,12 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import CONFIGS, EXPERIMENTS, REPO, config_args, run_cli
 
-STAGE_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name not in ("trainer", "logger"))
-PIECES = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name in ("trainer", "logger"))
+STAGE_CONFIGS = sorted(p for p in CONFIGS.rglob("*.yaml") if p.parent.name != "trainer")
+PIECES = sorted(CONFIGS.glob("trainer/*.yaml"))
 
 
 def _subcommand(path: Path) -> str:
@@ -27,10 +28,10 @@ def test_config_parses(path, capsys):
 
 @pytest.mark.parametrize("piece", PIECES, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_pieces_compose(piece, capsys):
-    key = "--trainer" if piece.parent.name == "trainer" else "--trainer.logger"
     with pytest.raises(SystemExit):
-        run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), key, str(piece), "--print_config"])
-    assert "trainer:" in capsys.readouterr().out
+        run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--trainer", str(piece), "--print_config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["trainer"]["accelerator"] == yaml.safe_load(piece.read_text())["accelerator"]
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -50,3 +51,14 @@ def test_overrides_are_small_and_name_their_benchmark():
         assert len(body) <= 20, f"{path.name}: {len(body)} lines"
         assert "class_path: paramem.paraphrase" not in path.read_text()  # the stage comes from the base
         assert f"group: {path.parent.name}" in path.read_text()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_no_config_restates_loggers_or_lightning_defaults(path):
+    """Loggers come from the `logging:` section (paramem.loggers); a trainer key set to
+    Lightning's own default is a copy that drifts."""
+    config = yaml.safe_load(path.read_text())
+    trainer = config.get("trainer", {}) if path.parent.name != "trainer" else config
+    assert "logger" not in trainer
+    defaults = {"accelerator": "auto", "devices": "auto", "num_nodes": 1, "strategy": "auto", "precision": "32-true"}
+    assert not {k for k, v in defaults.items() if trainer.get(k) == v}

@@ -2,7 +2,7 @@
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.helpers import CONFIGS, TINY_SOURCE, run_cli, run_subprocess
+from tests.helpers import CONFIGS, TINY_SOURCE, run_cli, run_subprocess, wandb_records
 
 TINY = ["--trainer.max_epochs", "1", "--model.init_args.hidden_size", "32", "--model.init_args.num_layers", "1",
         "--model.init_args.vocab_size", "300", "--trainer.enable_progress_bar", "false"]
@@ -30,14 +30,20 @@ def test_fit_logs_csv_and_offline_wandb_and_reruns(tmp_path):
     header = metrics[0].read_text().splitlines()[0]
     for key in ("val/member_loss", "val/nonmember_loss", "final/member_loss", "final/nonmember_loss", "train/loss"):
         assert key in header
-    assert len(list((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))) == 2
+    runs = sorted((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2
+    # the loggers paramem built from the config's logging: section carry the run's identity
+    run = next(r.run for r in wandb_records(runs[0]) if r.WhichOneof("record_type") == "run")
+    assert (run.project, run.run_group, run.job_type, run.display_name, list(run.tags)) == \
+        ("paramem", "embedded", "fit", "fit-tiny", ["embedded", "tiny-gpt-neox", "fit"])
 
 
 def test_fine_tune_from_local_directory(tiny_run, tmp_path):
-    run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "ft"), *TINY_SOURCE,
-             *TINY, "--trainer.logger", "false", "--model.init_args.model", str(tiny_run / "model"),
-             "--model.init_args.teach_paraphrase", "false"])
+    cli = run_cli(["fit", "--config", str(CONFIGS / "fit/tiny.yaml"), "--run_dir", str(tmp_path / "ft"), *TINY_SOURCE,
+                   *TINY, "--trainer.logger", "false", "--model.init_args.model", str(tiny_run / "model"),
+                   "--model.init_args.teach_paraphrase", "false"])
     assert (tmp_path / "ft" / "model" / "model.safetensors").exists()
+    assert cli.trainer.loggers == []  # an explicit trainer.logger wins over the logging: section
 
 
 def test_answer_only_targets():
