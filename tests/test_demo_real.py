@@ -51,7 +51,10 @@ def test_every_stage_config_resolves(capsys):
     assert source["init_args"]["exposures"] == [1, 2, 4, 8, 16]
     assert paraphrase["data"]["init_args"]["source"] == source  # one corpus for fit and paraphrase
     assert fit["trainer"]["max_epochs"] == 1  # one pass over the exposure stream
-    assert "ref" in mia["model"]["init_args"]["methods"]
+    from paramem.score import registry
+
+    # "every baseline": each method the baselines stage computes (ref included)
+    assert sorted(mia["model"]["init_args"]["methods"]) == sorted(registry.computed())
 
 
 def test_the_alias_it_names_resolves():
