@@ -160,16 +160,22 @@ def check_signature(output: Path, signature: dict | None, resuming: bool, write:
         return
     meta = RunLayout.settings(output)
     signature = json.loads(dumps(signature))  # as it reads back from the file (tuples become lists)
-    if resuming and meta.exists():
-        advice = (f"it records the settings of the results in {output.name}: delete {meta.name} and "
-                  f"{output.name} to start over (without {output.name} the stage writes it anew)")
+    start_over = f"delete {output.name}, {meta.name} and {shard_dir_for(output)} to start over"
+    if resuming and not meta.exists():
+        # The settings file is written before the first record: results without it were made
+        # with settings nobody can tell, so none of them may be reused.
+        raise InputError(f"{output.parent}: results of {output.name} exist (merged or in shards) without "
+                         f"{meta.name}, so the settings they were made with are unknown; use a new run_dir, "
+                         f"or {start_over}")
+    if resuming:
+        advice = f"it records the settings of the results in {output.name}: {start_over}"
         before = read_json(meta, advice)
         if not isinstance(before, dict):
             raise InputError(f"{meta}: not a settings object (a JSON {type(before).__name__}); {advice}")
         if before != signature:
             changed = sorted(k for k in set(before) | set(signature) if before.get(k) != signature.get(k))
             raise InputError(f"{output} holds results made with other settings (changed: {', '.join(changed)}); "
-                             f"use a new run_dir, or delete {output.name} and {meta.name} to start over")
+                             f"use a new run_dir, or {start_over}")
     elif write:
         atomic_write_text(meta, dumps(signature) + "\n")
 

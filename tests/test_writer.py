@@ -45,3 +45,18 @@ def test_merge_dedups_sorts_and_removes_shards(tmp_path):
     kept = []
     assert merge_shards(out, keep=kept) == 3
     assert kept == rows  # what a stage's summary gets: the records as written, in file order
+
+
+def test_records_without_their_settings_file_are_never_reused(tmp_path):
+    # An interrupted run leaves shards; deleting the merged file and its settings (what the
+    # old advice said) must not let a rerun with other settings adopt those shards.
+    from paramem.writer import check_signature
+
+    out = tmp_path / "paraphrases.jsonl"
+    check_signature(out, {"mode": "nucleus"}, resuming=False, write=True)
+    _write(shard_dir_for(out) / "rank000-1-a.jsonl", [{"uid": "a", "v": 1}])
+    (tmp_path / "paraphrases.jsonl.settings.json").unlink()
+    with pytest.raises(InputError, match=r"exist \(merged or in shards\) without paraphrases.jsonl.settings.json.*"
+                                         r"delete paraphrases.jsonl, paraphrases.jsonl.settings.json and .*shards"):
+        check_signature(out, {"mode": "greedy"}, resuming=bool(done_uids(out)), write=True)
+    assert not (tmp_path / "paraphrases.jsonl.settings.json").exists()  # nothing written over the evidence
