@@ -27,6 +27,7 @@ OTHER = {"model": "org/other", "reference_model": "org/reference", "dtype": "bfl
          "scope": "full", "gram_dtype": "bfloat16", "ks": [0.5], "prompt.few_shot": 1, "decoding.num_paraphrases": 2,
          "alignment_file": "other_alignment.jsonl", "add_special_tokens": True, "methods": ["loss", "zlib"],
          "prompt.chat_template": "false", "prompt.field": "text", "gate.edit_similarity_range": [0.5, 0.9],
+         "gate.length_ratio_range": [0.8, 1.2],
          "gate.min_semantic_similarity": 0.7, "recall.gamma": 0.7, "pac.swap_fraction": 0.2, "samia.top_p": 0.9,
          "strategy": "kfac", "decoding.decoder": "hf"}
 OTHER_BY_STAGE = {InfluenceScorer: {"scope": "lora"}}
