@@ -84,7 +84,7 @@ def test_damaged_settings_file(tiny_run, tmp_path, capsys, damage):
     settings = run_dir / "baselines.jsonl.settings.json"
     settings.write_text(damage(json.dumps({"stage": "BaselineScorer", "model": "x", "max_length": 512})))
     _fails(capsys, _args("mia/tiny.yaml", run_dir, data, model=tiny_run / "model"),
-           str(settings), "delete baselines.jsonl.settings.json and baselines.jsonl")
+           str(settings), "delete baselines.jsonl, baselines.jsonl.settings.json and")
 
 
 def test_run_dir_that_is_a_file(tmp_path, capsys):
