@@ -187,8 +187,7 @@ class ShardedPredictionWriter(BasePredictionWriter):
     ``predict_step`` returns a list of JSON-serialisable records, each with a ``uid``.
     After the merge, rank 0 calls ``pl_module.on_records_merged(path, records)`` (the
     merged records, kept as they are written: a summary or report never reads the file
-    back) or ``pl_module.on_outputs_merged(path)`` when defined, then logs the stage's W&B
-    artifacts (paramem.artifacts).
+    back) when defined, then logs the stage's W&B artifacts (paramem.artifacts).
     """
 
     def __init__(self) -> None:
@@ -289,11 +288,8 @@ class ShardedPredictionWriter(BasePredictionWriter):
             records = [] if records_hook is not None else None
             n = merge_shards(self.output, self.plan, self.aside, keep=records)
             print(f"[paramem] {n} records in {self.output} ({self.n_skipped} reused from earlier runs)")
-            hook = getattr(pl_module, "on_outputs_merged", None)
             if records_hook is not None:
                 records_hook(self.output, records)
-            elif hook is not None:
-                hook(self.output)
             if hasattr(pl_module, "artifact_outputs"):  # after the hook: reports write files too
                 from paramem.artifacts import stage_lineage
 

@@ -36,9 +36,13 @@ MODES = [
 
 
 @pytest.mark.parametrize("mode,extra", MODES, ids=[m + ("+soft" if "true" in e else "") for m, e in MODES])
-def test_paraphrase_modes_schema(tiny_run, tmp_path, mode, extra):
+def test_paraphrase_modes_schema(tiny_run, tmp_path, capsys, mode, extra):
     run_dir = _copy_model(tiny_run, tmp_path)
+    capsys.readouterr()
     rows = _para(run_dir, "--model.init_args.decoding.mode", mode, *extra, "--data.init_args.max_samples", "3")
+    # The summary comes from the records the stage merged (not re-read): it counts these rows.
+    printed = capsys.readouterr().out
+    assert f"[paramem] paraphrases: samples 6, paraphrases 18, valid {sum(r['n_valid'] for r in rows)}," in printed
     assert len(rows) == 6 and [r["uid"] for r in rows] == sorted(r["uid"] for r in rows)
     for r in rows:
         assert set(r) >= {"uid", "label", "domain", "text", "paraphrases", "n_valid", "settings"}

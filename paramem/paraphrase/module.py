@@ -249,11 +249,11 @@ class ParaphraseGenerator(PredictStage):
                 out.append(para)
 
     # -- summary -----------------------------------------------------------------------------
-    def on_outputs_merged(self, path) -> None:
+    def on_records_merged(self, path, records: list[dict]) -> None:
         from paramem.loggers import wandb_loggers
         from paramem.paraphrase.summary import FIGURE_NAME, collect, similarity_figure, summarize_paraphrases
 
-        data = collect(path)
+        data = collect(records)
         summary, examples = summarize_paraphrases(data, self.settings.num_paraphrases)
         print("[paramem] paraphrases: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                     for k, v in summary.items()))

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from paramem.io import atomic_write_bytes, read_jsonl
+from paramem.io import atomic_write_bytes, mean_or, read_jsonl
 
 FIGURE_NAME = "paraphrase_similarity.png"
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
 
 
 def _quantiles(prefix: str, values: list[float]) -> dict[str, float]:
@@ -33,12 +30,15 @@ def _quantiles(prefix: str, values: list[float]) -> dict[str, float]:
     return {f"{prefix}_p10": p10, f"{prefix}_median": p50, f"{prefix}_p90": p90}
 
 
-def collect(path: str | Path) -> dict:
-    """One pass over the file (the summary and the figure both read what it returns):
-    per-candidate similarities with their validity, reasons."""
+def collect(records: Iterable[dict] | str | Path) -> dict:
+    """One pass over the records (the stage's merged records, or a paraphrases.jsonl read
+    here; the summary and the figure both read what it returns): per-candidate
+    similarities with their validity, reasons."""
+    if isinstance(records, (str, Path)):
+        records = (rec for _, rec in read_jsonl(records))
     out = {"samples": 0, "with_valid": 0, "below_k": [], "reasons": Counter(), "edit": [], "semantic": [],
            "edit_valid": [], "semantic_valid": [], "gate": None, "examples": []}
-    for _, rec in read_jsonl(path):
+    for rec in records:
         out["samples"] += 1
         paras = rec["paraphrases"]
         n_valid = sum(p["valid"] for p in paras)
@@ -75,7 +75,8 @@ def summarize_paraphrases(data: dict, k: int, n_examples: int = 20) -> tuple[dic
         "samples_with_valid": data["with_valid"] / data["samples"] if data["samples"] else float("nan"),
         "samples_below_k_valid": sum(n < k for n in data["below_k"]),
         "samples_without_valid": sum(n == 0 for n in data["below_k"]),
-        "mean_edit_similarity": _mean(valid_edit), "mean_semantic_similarity": _mean(valid_sem),
+        "mean_edit_similarity": mean_or(valid_edit, float("nan")),
+        "mean_semantic_similarity": mean_or(valid_sem, float("nan")),
     }
     summary.update(_quantiles("semantic_similarity", data["semantic"]))
     summary.update(_quantiles("edit_similarity", data["edit"]))
