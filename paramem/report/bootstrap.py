@@ -78,6 +78,27 @@ def bootstrap_ci(
     return _intervals(s, y, _counted(draws, n_pos, n_neg), alpha)
 
 
+def _checked_labels(records: Sequence[Mapping]) -> list[Mapping]:
+    records = list(records)
+    for r in records:
+        if not (isinstance(r.get("label"), bool) or r.get("label") in (0, 1)):
+            raise ValueError(f"record uid={r.get('uid')!r}: label {r.get('label')!r} is not 0 or 1")
+    return records
+
+
+def _point_entry(scores: list, labels: list) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
+    """(result entry with point values and empty CIs, kept scores, kept labels, kept mask)."""
+    s, y, keep = clean(scores, labels)
+    point = point_metrics(s, y, int((~keep).sum()))
+    entry = {k: point[k] for k in ("n_members", "n_nonmembers", "n_dropped", "defined")}
+    if not point["defined"]:
+        # No metric keys at all: nothing can mistake a missing ROC for a number.
+        entry["reason"] = point["reason"]
+    else:
+        entry.update({m: {"value": point[m], "ci": None} for m in METRICS})
+    return entry, s, y, keep
+
+
 def evaluate(
     records: Sequence[Mapping],
     methods: Sequence[str] | None = None,
@@ -104,10 +125,7 @@ def evaluate(
     """
     if n_resamples < 0:
         raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
-    records = list(records)
-    for r in records:
-        if not (isinstance(r.get("label"), bool) or r.get("label") in (0, 1)):
-            raise ValueError(f"record uid={r.get('uid')!r}: label {r.get('label')!r} is not 0 or 1")
+    records = _checked_labels(records)
     methods = list(methods) if methods is not None else discover_methods(records)
     groups = group_records(records, group_by)
     groups.update({name: list(recs) for name, recs in (extra_groups or {}).items()})
@@ -120,18 +138,9 @@ def evaluate(
         labels = [r["label"] for r in grecs]
         result[gname] = {}
         for method in methods:
-            scores = [(r.get("scores") or {}).get(method) for r in grecs]
-            s, y, keep = clean(scores, labels)
-            point = point_metrics(s, y, int((~keep).sum()))
-            entry = {k: point[k] for k in ("n_members", "n_nonmembers", "n_dropped", "defined")}
+            entry, s, y, keep = _point_entry([(r.get("scores") or {}).get(method) for r in grecs], labels)
             result[gname][method] = entry
-            if not point["defined"]:
-                # No metric keys at all: nothing can mistake a missing ROC for a number.
-                entry["reason"] = point["reason"]
-                continue
-            for m in METRICS:
-                entry[m] = {"value": point[m], "ci": None}
-            if n_resamples > 0:
+            if entry["defined"] and n_resamples > 0:
                 # Same stream for the same valid samples: methods share their resamples.
                 key = np.packbits(keep).tobytes()
                 stream = [seed, zlib.crc32(gname.encode()), zlib.crc32(key)]
