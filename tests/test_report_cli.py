@@ -97,8 +97,8 @@ def test_a_bad_scores_record_is_one_error_line(tmp_path, capsys, record, message
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--n_resamples", "-1"], "--n_resamples (-1) and --seed (0) must be >= 0"),
-    (["--seed", "-1"], "--n_resamples (1000) and --seed (-1) must be >= 0"),
+    (["--n_resamples", "-1"], "--n_resamples is -1: it must be an integer >= 0"),
+    (["--seed", "-1"], "--seed is -1: it must be an integer >= 0"),
     (["--out_dir", ""], "--out_dir is empty"),
     (["--scores", "{tmp}"], "Is a directory"),
 ])

@@ -225,8 +225,11 @@ def report_main(
 ) -> dict[str, Any]:
     """Rebuild the report from existing scores files (no model is loaded); prints the
     table of group "all" and returns the metrics dict."""
-    if n_resamples < 0 or seed < 0:
-        raise InputError(f"--n_resamples ({n_resamples}) and --seed ({seed}) must be >= 0")
+    from paramem.score.settings import ReportSettings
+    from paramem.settings import check_number
+
+    for name, value in (("n_resamples", n_resamples), ("seed", seed)):  # the mia stage's ranges
+        check_number(f"--{name}", value, **ReportSettings.RANGES[name])
     if not str(out_dir).strip():
         raise InputError("--out_dir is empty: name the folder the report goes to")
     if 0 < n_resamples < 100:
