@@ -214,7 +214,11 @@ class ParaphraseGenerator(PredictStage):
         first K distinct valid ones count (a repeat, case and spacing ignored, is
         ``duplicate``; one beyond K ``surplus``). ``seen_valid``: each sample's valid texts
         so far (normalized), updated."""
-        cleaned = [[(name, clean(raw, f.body)) for name, raw in cands] for f, cands in zip(splits, candidates)]
+        # word_edit builds its candidates from the original: cleaning (meant for generated
+        # text) would strip the original's own bullets or quotes from them.
+        built = self.settings.mode == "word_edit"
+        cleaned = [[(name, raw if built else clean(raw, f.body)) for name, raw in cands]
+                   for f, cands in zip(splits, candidates)]
         sims: list[float] = []
         gate = self.gate
         if gate.semantic_similarity:

@@ -88,3 +88,23 @@ def test_fit_filter_passes_over_words_that_lower_the_rest(bpe_model):
     assert edit_texts(*args, max_drop=-1e9) == [[]]  # no word can raise the rest's log-probability by 1e9
     kept = edit_texts(*args, max_drop=1e9)[0]
     assert kept == edit_texts(*args, max_drop=None)[0]
+
+
+def test_stage_keeps_the_originals_markup_in_word_edit_candidates(bpe_model, tmp_path):
+    # Cleaning is for generated text: a "* " bullet or surrounding quotes of the original
+    # itself must survive in a candidate built from it (else protected_changed rejects it).
+    lm, tok = bpe_model
+    lm.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    texts = ["* " + TEXTS[1], '"' + TEXTS[1] + '"']
+    stage = ParaphraseGenerator(model=str(tmp_path), prompt={"templates": "compact"},
+                                decoding={"mode": "word_edit", "num_paraphrases": 2},
+                                gate={"semantic_similarity": False, "min_semantic_similarity": None,
+                                      "edit_similarity_range": None, "check_markup": True})
+    stage.setup("predict")
+    # One uid for both (the edited positions follow the uid): this tiny model finds edits there.
+    records = [stage.process([{"uid": "m1", "text": t, "label": 0}])[0] for t in texts]
+    for record, text in zip(records, texts):
+        assert record["paraphrases"], text
+        for p in record["paraphrases"]:
+            assert p["text"][:1] == text[:1] and changed_spans(p["text"], text) == [1], (p, text)
