@@ -34,7 +34,7 @@ from rapidfuzz.distance import Indel
 
 from paramem.io import InputError
 from paramem.paraphrase.cleaning import edit_similarity, normalized
-from paramem.paraphrase.realtext import real_text_reason
+from paramem.paraphrase.realtext import real_text_reason, words
 from paramem.settings import PREFIX, RangeChecked
 
 # Stage and shipped-config defaults (issue #12): MiniLM cosine >= 0.8 and InDel ratio in
@@ -49,7 +49,6 @@ REAL_TEXT_FIELDS = ("max_changed_spans", "max_span_words", "length_ratio_range",
                     "check_protected", "check_markup")
 # A run of this many words shared with a prompt text (and absent from the original) is a copy.
 COPY_RUN_WORDS = 5
-_WORD = re.compile(r"\w+(?:['\u2019.-]\w+)*")
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:/]\d+)*")
 _CAPITALIZED = re.compile(r"(?<![\w'])[A-Z][\w'\u2019-]*")
@@ -77,10 +76,6 @@ def entities_kept(candidate: str, original: str) -> bool:
         if re.search(r"(?<![\w.])" + re.escape(entity) + r"(?![\w]|\.\d)", candidate, flags) is None:
             return False
     return True
-
-
-def words(text: str) -> list[str]:
-    return [w.casefold() for w in _WORD.findall(text)]
 
 
 def word_similarity(a: str, b: str) -> float:

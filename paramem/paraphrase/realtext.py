@@ -29,14 +29,16 @@ _APOSTROPHE_IN_WORD = re.compile(r"(?<=\w)['\u2019](?=\w)")
 _EDGE_PUNCT = ",;:!?."
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
+    """Case-folded words (apostrophes, dots and hyphens inside a word kept): what every
+    word-level measure of the gate compares."""
     return [w.casefold() for w in _WORD.findall(text)]
 
 
 def negations(text: str) -> Counter:
     """How often each negation word occurs (``n't`` contractions counted as ``not``)."""
     found = Counter()
-    for w in _words(text):
+    for w in words(text):
         if w in NEGATIONS:
             found[w] += 1
         elif w.endswith(("n't", "n\u2019t")):
@@ -82,7 +84,7 @@ def markup_changed(candidate: str, original: str) -> bool:
 def changed_spans(candidate: str, original: str) -> list[int]:
     """Size of each changed place of the word diff (case-folded words): max(words removed,
     words inserted) per non-equal opcode."""
-    ops = difflib.SequenceMatcher(a=_words(original), b=_words(candidate), autojunk=False).get_opcodes()
+    ops = difflib.SequenceMatcher(a=words(original), b=words(candidate), autojunk=False).get_opcodes()
     return [max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
 
 
@@ -96,7 +98,7 @@ def too_many_edits(candidate: str, original: str, max_spans: int | None, max_spa
 
 def length_ratio(candidate: str, original: str) -> float:
     """Words of the candidate per word of the original."""
-    return len(_words(candidate)) / max(1, len(_words(original)))
+    return len(words(candidate)) / max(1, len(words(original)))
 
 
 def real_text_reason(candidate: str, original: str, gate) -> str | None:
