@@ -12,8 +12,10 @@ rotary tables; the CPU step fuses q/k/v from the model's weights), so numerics m
 forward up to float32 summation order; only attention and caching are ours. Covered architectures
 (``model_type``): GPT-NeoX and LLaMA (``ARCHITECTURES``); anything else uses HF generate.
 On CUDA the decode step is captured once per call as a CUDA graph (fixed shapes: the cache
-is attended over its full length under a mask); on CPU it runs eagerly over the filled span
-as faststep.LeanStep (fused projections, fewer ops per layer).
+is attended over its full length under a mask); on CPU it runs over the filled span as
+faststep.LeanStep (fused projections, fewer ops per layer), eagerly, or compiled when
+fastcompile is active; then beam search keeps back-pointers (``source``) instead of
+reordering the cache, and the compiled step reads each row's keys through them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from paramem.paraphrase import fastcompile
 from paramem.paraphrase.faststep import LeanStep
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,10 @@ class StaticCacheLM:
         self._rope_table: tuple[torch.Tensor, torch.Tensor] | None = None
         self._spare: list[torch.Tensor] | None = None  # CPU beam reorder: gather target, swapped in
         self.use_graph = self.device.type == "cuda"
+        # The compiled CPU step follows beam back-pointers instead of reordering the cache:
+        # source[r, j] is the cache row holding row r's key/value at position j.
+        self.use_pointers = self.device.type == "cpu" and fastcompile.active()
+        self.source: torch.Tensor | None = None
 
     def _rotary(self, x: torch.Tensor, position_ids: torch.Tensor):
         """cos, sin: (R, T, rot), looked up in a table the model's rotary module filled once
@@ -187,7 +194,11 @@ class StaticCacheLM:
         """Row i takes row ``rows[i]``'s cache from position ``start`` on (the generated span;
         the prompt span is the same for every beam of a sample)."""
         end = self.length
-        if end > start and self.device.type == "cuda":
+        if self.use_pointers:  # a (rows, max_len) gather instead of the cache's
+            if self.source is None:
+                self.source = torch.arange(self.rows, device=self.device)[:, None].repeat(1, self.max_len)
+            self.source = self.source.index_select(0, rows)
+        elif end > start and self.device.type == "cuda":
             # In place (a captured graph holds these buffers); a strided copy costs the GPU nothing extra.
             for cache in (*self.keys, *self.values):
                 span = cache[:, :, start:end]

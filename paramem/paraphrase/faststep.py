@@ -79,7 +79,7 @@ class LeanStep:
 
         return stack(wq, wk, wv).contiguous(), None if bq is None else stack(bq, bk, bv).contiguous()
 
-    def _attend(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int) -> torch.Tensor:
+    def _attend(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, source=None) -> torch.Tensor:
         """x: (R, 1, hidden) normed -> attention output (R, 1, H * d); writes k, v at ``pos``."""
         a, rows = self.arch, x.shape[0]
         w, b = self.weights[i]
@@ -99,8 +99,18 @@ class LeanStep:
         v = values[:, :, :span].reshape(rows * a.kv_heads, span, a.head_dim)
         return torch.bmm(torch.softmax(scores, dim=-1), v).view(rows, 1, self.q_width)
 
-    def _attend_summed(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int) -> torch.Tensor:
-        """_attend's twin for the compiled step: the same values, attention as multiply-and-sum."""
+    @staticmethod
+    def _span(cache: torch.Tensor, source: torch.Tensor | None, span: int) -> torch.Tensor:
+        """cache (R, Hkv, max_len, d) -> its first ``span`` positions (R, Hkv, L, d), position j
+        of row r read from cache row source[r, j] (beam back-pointers; None: row r itself)."""
+        if source is None:
+            return cache[:, :, :span]
+        at = torch.arange(span, device=cache.device)
+        return cache[source[:, :span], :, at].permute(0, 2, 1, 3)  # indexed (R, L, Hkv, d) -> (R, Hkv, L, d)
+
+    def _attend_summed(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, source=None) -> torch.Tensor:
+        """_attend's twin for the compiled step: the same values, attention as multiply-and-sum,
+        reading through beam back-pointers when ``source`` (R, max_len) is given."""
         a, rows = self.arch, x.shape[0]
         w, b = self.weights[i]
         out = F.linear(x.view(rows, -1), w, b)  # (R, [q | k | v | rot q | rot k])
@@ -111,29 +121,33 @@ class LeanStep:
         keys[:, :, pos:span] = qk[:, self.q_width:].view(rows, a.kv_heads, 1, a.head_dim)
         values[:, :, pos:span] = out[:, qk_w:qk_w + kv].view(rows, a.kv_heads, 1, a.head_dim)
         q = qk[:, :self.q_width].reshape(rows, a.kv_heads, g, 1, a.head_dim)
-        scores = (q * keys[:, :, None, :span]).sum(-1) * a.scale  # (R, Hkv, g, L)
+        scores = (q * self._span(keys, source, span)[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, L)
         if self.bias is not None:
             scores = scores + self.bias[:, :, :span].view(rows, a.kv_heads, 1, span)
         e = torch.exp(scores - scores.amax(-1, keepdim=True))
         p = e / e.sum(-1, keepdim=True)
-        return (p[..., None] * values[:, :, None, :span]).sum(3).reshape(rows, 1, self.q_width)  # (R, 1, H * d)
+        v = self._span(values, source, span)[:, :, None]  # (R, Hkv, 1, L, d)
+        return (p[..., None] * v).sum(3).reshape(rows, 1, self.q_width)  # (R, 1, H * d)
 
-    def _forward(self, attend, keys, values, positions, tokens, pos: int) -> torch.Tensor:
+    def _forward(self, attend, keys, values, positions, tokens, pos: int, source=None) -> torch.Tensor:
         a = self.arch
         cos, sin = self.cos[positions], self.sin[positions]  # (R, (H + Hkv) * d)
         h = a.embed(tokens[:, None])  # (R, 1, hidden)
         for i, layer in enumerate(a.layers):
-            h = a.block(layer, h, lambda x, i=i: attend(i, x, cos, sin, keys[i], values[i], pos))
+            h = a.block(layer, h, lambda x, i=i: attend(i, x, cos, sin, keys[i], values[i], pos, source))
         return a.head(a.final_norm(h))[:, 0].float()
 
     def _eager(self, keys, values, positions, tokens, pos: int) -> torch.Tensor:
         return self._forward(self._attend, keys, values, positions, tokens, pos)
 
-    def _summed(self, keys, values, positions, tokens, pos: int) -> torch.Tensor:
-        return self._forward(self._attend_summed, keys, values, positions, tokens, pos)
+    def _summed(self, keys, values, positions, tokens, pos: int, source=None) -> torch.Tensor:
+        return self._forward(self._attend_summed, keys, values, positions, tokens, pos, source)
 
     def __call__(self, lm, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (R,) at cache position lm.length -> next logits (R, V) float32."""
         # contiguous: beam search passes a strided column, and a new stride would recompile
-        return fastcompile.call("decode_step", LeanStep._summed, self, lm.keys, lm.values, lm.positions,
-                                tokens.contiguous(), lm.length, eager=LeanStep._eager)
+        args = (self, lm.keys, lm.values, lm.positions, tokens.contiguous(), lm.length)
+        if lm.source is None:
+            return fastcompile.call("decode_step", LeanStep._summed, *args, eager=LeanStep._eager)
+        lm.source[:, lm.length] = torch.arange(lm.rows, device=lm.device)  # this step's k, v: each row's own slot
+        return fastcompile.call("decode_step", LeanStep._summed, *args, lm.source)  # eager twin: itself

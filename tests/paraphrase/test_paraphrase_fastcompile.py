@@ -1,6 +1,7 @@
 """fastcompile: PARAMEM_FAST_COMPILE chooses eager or compiled fast-decoder hot spots; the
 compiled path gives the eager path's texts; a compile failure falls back with one log line."""
 
+import dataclasses
 import logging
 
 import pytest
@@ -67,3 +68,16 @@ def test_compiled_equals_eager(fresh, lm):
     assert paraphrase(lm, settings, ["b", "a", "c"]) == eager
     assert paraphrase(lm, settings, ["c"]) == {"c": eager["c"]}  # batch-independent
     assert not fastcompile._state["failed"] and fastcompile._compiled
+
+
+@pytest.mark.parametrize("settings", [DecodingSettings("beam_single_prompt", num_beams=3),
+                                      DecodingSettings("beam_single_prompt", num_beams=4, soft_sampling=True)],
+                         ids=["beam", "beam_soft"])
+def test_compiled_variant_equals_hf_uncompiled(fresh, lm, settings):
+    """The compiled step's code (multiply-and-sum attention read through beam back-pointers,
+    no cache reorder) run eagerly, so it is checked against HF without compile time."""
+    fresh.setattr(torch, "compile", lambda fn, **_: fn)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    fast = paraphrase(lm, settings, ["b", "a", "c"])
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")
+    assert fast == paraphrase(lm, dataclasses.replace(settings, decoder="hf"), ["b", "a", "c"])
