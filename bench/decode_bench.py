@@ -9,7 +9,8 @@ both decoders do the same work. Seconds per sample are the fastest of ``--repeat
 interleaved rounds (hf, fast, hf, fast, ...), in wall-clock and in process CPU time (the
 steadier figure on a shared host), and the two decoders' texts are compared.
 
-    python bench/decode_bench.py                                  # CPU, tiny shape, ~2 min idle
+    python bench/decode_bench.py                                  # CPU, tiny shape, ~15 s idle
+    PARAMEM_FAST_COMPILE=on python bench/decode_bench.py          # the compiled fast step (+~60 s compile)
     python bench/decode_bench.py --shape pythia-2.8b --device cuda --modes beam_soft --new-tokens 256 \\
         --prompt-tokens 512 --repeats 1 --json bench/out/decode.json
 """
@@ -27,6 +28,7 @@ import torch  # noqa: E402
 
 from common import (SHAPES, add_model_args, add_run_args, build_model, build_tokenizer, device_name, random_text,  # noqa: E402
                     setup_run, sync, write_json)
+from paramem.paraphrase import fastcompile  # noqa: E402
 from paramem.paraphrase.decoding import DecodingSettings, generate_texts, noise_key, plan  # noqa: E402
 from paramem.paraphrase.templates import load_templates  # noqa: E402
 
@@ -91,8 +93,11 @@ def main(argv=None) -> dict:
     for mode in a.modes.split(","):
         base = MODES[mode]
         per = {d: dataclasses.replace(base, decoder=d) for d in decoders}
-        for s in per.values():  # untimed warm-up (allocator, kernels, graph capture on CUDA)
+        warmup = {}
+        for d, s in per.items():  # warm-up, timed apart (allocator, compile, graph capture on CUDA)
+            t0 = time.perf_counter()
             run_mode(model, tok, s, texts[:2], 4, device)
+            warmup[d] = time.perf_counter() - t0
         rounds, cpu_rounds = {d: [] for d in decoders}, {d: [] for d in decoders}
         outputs = {}
         for _ in range(repeats):
@@ -104,10 +109,13 @@ def main(argv=None) -> dict:
                 rounds[d].append((time.perf_counter() - t0) / a.batch_size)
                 cpu_rounds[d].append((time.process_time() - c0) / a.batch_size)
         results[mode] = row = _summary(rounds, cpu_rounds, outputs, decoders)
+        row["warmup_s"] = warmup
         print(f"{mode:<15}" + "".join(f" {d}={row[f'{d}_s_per_sample']:.4f}s/sample" for d in decoders)
               + (f" speedup={row['speedup']:.2f}x cpu_speedup={row['cpu_speedup']:.2f}x"
-                 f" outputs_equal={row['outputs_equal']}" if "speedup" in row else ""), flush=True)
-    info = {"bench": "decode", "shape": a.shape, "device": device, "device_name": device_name(device),
+                 f" outputs_equal={row['outputs_equal']}" if "speedup" in row else "")
+              + " warm-up " + " ".join(f"{d}={w:.1f}s" for d, w in warmup.items()), flush=True)
+    info = {"bench": "decode", "fast_compile": fastcompile.mode(), "shape": a.shape, "device": device,
+            "device_name": device_name(device),
             "dtype": dt_name, "prompt_text_tokens": a.prompt_tokens, "new_tokens": a.new_tokens,
             "batch_size": a.batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
             "torch": torch.__version__}

@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from paramem.paraphrase import fastsearch
+from paramem.paraphrase import fastcompile, fastsearch
 from paramem.paraphrase.decoding import trim_generated
 from paramem.paraphrase.fastlm import StaticCacheLM, unsupported_reason
 from paramem.paraphrase.processors import uid_seed
@@ -61,6 +61,7 @@ def _run_bucket(lm, settings, enc: dict, keys: list[str], lo: list[int], hi: lis
     factor = max(request.num_beams, request.num_return_sequences)
     rows, n_new = n * factor, max(hi) + 1  # +1: the slot of the forced EOS
     cache = StaticCacheLM(lm, rows, p + n_new)
+    fastcompile.note_work(rows * n_new)  # PARAMEM_FAST_COMPILE=auto compiles after enough of it
     logits = cache.prefill(ids, mask, factor)
     beam = request.num_beams > 1
 

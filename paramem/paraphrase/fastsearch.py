@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from paramem.paraphrase.processors import finish_prefix, gumbel_from_state, prefix_terms, row_base, state_from_base
+from paramem.paraphrase import fastcompile
+from paramem.paraphrase.processors import (finish_prefix, gumbel_bits, gumbel_from_bits, prefix_terms, row_base,
+                                          state_from_base)
 
 _NEG = -1.0e9  # HF beam search's "impossible" score offset
 TAIL = 128  # top-p without top-k first looks for the dropped tokens among this many lowest
@@ -97,7 +99,8 @@ class FusedProcessors:
         if self.beam:
             vals = torch.log_softmax(vals, dim=-1)
         state = state_from_base(self.row_base, step, finish_prefix(self.prefix_total))  # (rows,)
-        noise = gumbel_from_state(state[:, None], self.vocab_ids if ids is None else ids).to(vals.dtype)  # (rows, m)
+        bits = fastcompile.call("gumbel_bits", gumbel_bits, state[:, None], self.vocab_ids if ids is None else ids)
+        noise = gumbel_from_bits(bits).to(vals.dtype)  # (rows, m); the float part eager: compiled logs differ by an ulp
         out = vals + noise
         if self.beam and step > 0:
             out = out - self.taken[:, None]

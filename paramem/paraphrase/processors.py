@@ -81,12 +81,22 @@ def row_state(keys: torch.Tensor, replica: torch.Tensor, step: int, prefix: torc
     return state_from_base(row_base(keys, replica), step, prefix)  # (R,)
 
 
-def gumbel_from_state(state: torch.Tensor, vocab_ids: torch.Tensor) -> torch.Tensor:
-    """Standard Gumbel noise, float64. state: (R, 1); vocab_ids: (1, V) or (R, 1) -> broadcast."""
+def gumbel_bits(state: torch.Tensor, vocab_ids: torch.Tensor) -> torch.Tensor:
+    """The 32-bit draws behind gumbel_from_state (integer ops only, so a compiled copy is
+    exact). state: (R, 1); vocab_ids: (1, V) or (R, m) -> broadcast int64."""
     x = _fmix(state ^ _mul32(vocab_ids + 1, 0x27D4EB2F))
-    x = _fmix((x + 0x165667B1) & _M32)  # second round: neighbouring vocab ids decorrelate fully
+    return _fmix((x + 0x165667B1) & _M32)  # second round: neighbouring vocab ids decorrelate fully
+
+
+def gumbel_from_bits(x: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel noise (float64) from gumbel_bits' draws."""
     u = (x.to(torch.float64) + 0.5) * 2.0**-32  # uniform on (0, 1), never 0 or 1
     return -torch.log(-torch.log(u))
+
+
+def gumbel_from_state(state: torch.Tensor, vocab_ids: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel noise, float64. state: (R, 1); vocab_ids: (1, V) or (R, 1) -> broadcast."""
+    return gumbel_from_bits(gumbel_bits(state, vocab_ids))
 
 
 def _expand(values: Sequence[int] | torch.Tensor, rows: int, device) -> torch.Tensor:

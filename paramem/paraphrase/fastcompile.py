@@ -1,0 +1,68 @@
+"""torch.compile for the fast decoder's CPU hot spots, with a clean fallback to eager.
+
+Why: on CPU a tiny model's decode step costs its number of ops (each a few us of dispatch),
+not its FLOPs; inductor fuses the elementwise runs into generated C++ (the machine's gcc).
+Compiling costs tens of seconds per process (bench/RESULTS.md, "Fast decoder"), so it only
+pays on long runs. ``PARAMEM_FAST_COMPILE`` chooses:
+- ``off``: never compile;
+- ``on``: compile from the first call;
+- ``auto`` (default): compile once this process has decoded ``AUTO_AFTER`` row-steps (the
+  measured break-even: compile seconds / seconds saved per row-step), so tests, demos and
+  small runs stay eager and a long paraphrase run compiles once, early in the run.
+Shapes are dynamic, so one compile serves every bucket. Where compiling fails (no C++
+compiler, an unsupported op), one log line says so and every later call runs eagerly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "on", "off")
+# Break-even, measured on the 2-core dev host (RESULTS.md): ~55 s to compile the step and the
+# noise hash, ~10 us saved per row-step at the tiny shape -> ~5.5M row-steps.
+AUTO_AFTER = 5_500_000
+_state = {"work": 0, "failed": False}
+_compiled: dict[str, object] = {}
+
+
+def mode() -> str:
+    value = os.environ.get("PARAMEM_FAST_COMPILE", "auto").strip().lower()
+    if value not in MODES:
+        raise ValueError(f"PARAMEM_FAST_COMPILE={value!r}: expected one of {', '.join(MODES)}")
+    return value
+
+
+def note_work(row_steps: int) -> None:
+    """Count the decode work this process has started (for ``auto``)."""
+    _state["work"] += int(row_steps)
+
+
+def active() -> bool:
+    """Whether the compiled variants run now."""
+    if _state["failed"]:
+        return False
+    m = mode()
+    return m == "on" or (m == "auto" and _state["work"] >= AUTO_AFTER)
+
+
+def call(name: str, fn, *args, eager=None):
+    """fn(*args), compiled when active(); else (and for good, with one log line, once compiling
+    fails) ``eager(*args)``, by default fn itself: an eager twin with the same results."""
+    eager = eager or fn
+    if not active():
+        return eager(*args)
+    compiled = _compiled.get(name)
+    if compiled is None:
+        import torch
+
+        compiled = _compiled[name] = torch.compile(fn, dynamic=True)
+    try:
+        return compiled(*args)
+    except Exception as e:  # noqa: BLE001 - any compile failure: eager gives the same results
+        _state["failed"] = True
+        log.warning("torch.compile of the fast decoder failed (%s: %s); decoding eagerly",
+                    type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        return eager(*args)

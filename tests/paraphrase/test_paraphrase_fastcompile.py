@@ -1,0 +1,69 @@
+"""fastcompile: PARAMEM_FAST_COMPILE chooses eager or compiled fast-decoder hot spots; the
+compiled path gives the eager path's texts; a compile failure falls back with one log line."""
+
+import logging
+
+import pytest
+import torch
+from tests.paraphrase.test_paraphrase_fast import paraphrase
+from tests.paraphrase.tiny_paraphraser import tiny_model, tiny_tokenizer
+
+from paramem.paraphrase import fastcompile
+from paramem.paraphrase.decoding import DecodingSettings
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """A process that has compiled nothing and decoded nothing yet."""
+    monkeypatch.setattr(fastcompile, "_state", {"work": 0, "failed": False})
+    monkeypatch.setattr(fastcompile, "_compiled", {})
+    return monkeypatch
+
+
+@pytest.fixture(scope="module")
+def lm():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer()
+    yield tok, tiny_model(len(tok), tok.eos_token_id, eos_boost=4.0)
+    torch.set_num_threads(threads)
+
+
+def test_mode_and_auto_threshold(fresh):
+    fresh.delenv("PARAMEM_FAST_COMPILE", raising=False)
+    assert fastcompile.mode() == "auto" and not fastcompile.active()
+    fastcompile.note_work(fastcompile.AUTO_AFTER)
+    assert fastcompile.active()
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")
+    assert not fastcompile.active()
+    fresh.setenv("PARAMEM_FAST_COMPILE", "sometimes")
+    with pytest.raises(ValueError, match="expected one of auto, on, off"):
+        fastcompile.mode()
+
+
+def test_compile_failure_falls_back_once(fresh, lm, caplog):
+    def broken(fn, **_):
+        def run(*args):
+            raise RuntimeError("no C++ compiler here\nmore detail")
+        return run
+
+    fresh.setattr(torch, "compile", broken)
+    settings = DecodingSettings("beam_single_prompt", num_beams=3, soft_sampling=True)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")
+    eager = paraphrase(lm, settings, ["a", "c"])
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    with caplog.at_level(logging.WARNING, logger="paramem.paraphrase.fastcompile"):
+        assert paraphrase(lm, settings, ["a", "c"]) == eager
+    lines = [r.getMessage() for r in caplog.records if r.name == "paramem.paraphrase.fastcompile"]
+    assert lines == ["torch.compile of the fast decoder failed (RuntimeError: no C++ compiler here); decoding eagerly"]
+
+
+@pytest.mark.slow  # compiles the decode step and the noise hash: ~30 s cold on a 2-core host
+def test_compiled_equals_eager(fresh, lm):
+    settings = DecodingSettings("beam_single_prompt", num_beams=3, soft_sampling=True)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")
+    eager = paraphrase(lm, settings, ["b", "a", "c"])
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    assert paraphrase(lm, settings, ["b", "a", "c"]) == eager
+    assert paraphrase(lm, settings, ["c"]) == {"c": eager["c"]}  # batch-independent
+    assert not fastcompile._state["failed"] and fastcompile._compiled
