@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 _KEY = re.compile(r'^(\s*)(?:- )?Parser key "([^"]+)":\s*(.*)$')
 _CLASS = re.compile(r"Problem with given class_path '([^']+)'")
@@ -41,6 +42,14 @@ def _full_key(lines: list[str]) -> tuple[str, int, str | None]:
     return key, at, pending_class or owner
 
 
+def _moved_to(owner: str | None, name: str) -> str | None:
+    """Where an earlier version's option ``name`` of class ``owner`` lives now (the class's
+    ``moved_settings``); the class is already imported when jsonargparse checked its options."""
+    module, _, cls = (owner or "").rpartition(".")
+    moved = getattr(getattr(sys.modules.get(module), cls, None), "moved_settings", None)
+    return moved.get(name) if isinstance(moved, dict) else None
+
+
 def summarize(message: str, command: str = "predict") -> str:
     """One line for jsonargparse's error ``message``: the key, what it expects, what it got."""
     lines = message.splitlines() or [""]
@@ -54,6 +63,10 @@ def summarize(message: str, command: str = "predict") -> str:
         m = _NOT_ACCEPTED.search(line)
         if m:
             option = f"{key}.init_args.{m[1]}" if owner else f"{key}.{m[1]}"
+            moved = _moved_to(owner, m[1])
+            if moved:
+                return (f"{option} is now {option[:-len(m[1])]}{moved} (the setting moved into a settings group: "
+                        f"set that key instead)")
             return f"{option}: not an option of {owner or key} {help_hint}"
     for line in [rest, *block[1:]]:
         m = _EXPECTED.search(line)

@@ -43,8 +43,11 @@ class PredictStage(pl.LightningModule):
     # chunked, what code may run. Every other argument (also one added later) is part of
     # the resume signature; subclasses add their own neutral settings.
     result_neutral: frozenset[str] = frozenset({"run_dir", "trust_remote_code"})
-    # Arguments naming a model or a data file: compared by the files' fingerprint, not by name.
+    # Arguments naming a model or a data file (a group's field as ``group.field``): compared by
+    # the files' fingerprint, not by name.
     model_settings: tuple[str, ...] = ("model",)
+    # Keys of earlier versions -> their key now (``group.field``): paramem.parse_errors names it.
+    moved_settings: dict[str, str] = {}
     max_length_setting = "max_length"  # the constructor argument that arrives here as max_length
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
@@ -111,9 +114,11 @@ class PredictStage(pl.LightningModule):
                 continue
             if name == "model":  # the files that load, also when the argument is an alias or null
                 value = self.model_fingerprint()
-            elif name in self.model_settings and value is not None:
-                value = self.model_fingerprint(value)
-            signature.update(leaves(name, value))  # a group: one entry per leaf setting
+            for key, leaf in leaves(name, value).items():  # a group: one entry per leaf setting
+                # The CLI saves a group as {class_path, init_args}: dcpdd.init_args.a is field dcpdd.a.
+                setting = key.replace(".init_args.", ".")
+                named_file = setting in self.model_settings and setting != "model" and leaf is not None
+                signature[key] = self.model_fingerprint(leaf) if named_file else leaf
         signature.update(self.signature_extra())
         return signature
 

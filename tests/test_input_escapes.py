@@ -56,8 +56,25 @@ def test_negative_corpus_size(tmp_path, capsys, name):
 
 @pytest.mark.parametrize("ks", ["[0.0, 1.5]", "[1.5]", "[0]", "[-0.2]", "[]"])
 def test_ks_outside_zero_one(tmp_path, capsys, ks):
-    _fails(capsys, _tiny("mia/tiny.yaml", tmp_path, "--model.init_args.ks", ks, "--model.init_args.methods",
-                         "[mink]"), "model.init_args.ks", "(0, 1]")
+    _fails(capsys, _tiny("mia/tiny.yaml", tmp_path, "--model.init_args.lowest_k.ks", ks, "--model.init_args.methods",
+                         "[mink]"), "model.init_args.lowest_k.ks", "(0, 1]")
+
+
+@pytest.mark.parametrize("old, value, new", [("ks", "[0.5]", "lowest_k.ks"), ("dcpdd_a", "0.02", "dcpdd.a"),
+                                             ("prefix_pool", "p.jsonl", "recall.prefix_pool"),
+                                             ("frequency_corpus", "f.txt", "dcpdd.frequency_corpus")])
+def test_a_moved_key_in_a_config_names_its_new_key(tmp_path, capsys, old, value, new):
+    """A config from before the method groups: one line naming the new key, not a silent default."""
+    config = tmp_path / "old.yaml"
+    config.write_text(f"model:\n  init_args:\n    {old}: {value}\n")
+    _fails(capsys, _tiny("mia/tiny.yaml", tmp_path / "run", "--config", str(config)),
+           f"model.init_args.{old} is now model.init_args.{new}")
+
+
+@pytest.mark.parametrize("a", ["0", "-0.01", "inf"])
+def test_dcpdd_cap_outside_range(tmp_path, capsys, a):
+    _fails(capsys, _tiny("mia/tiny.yaml", tmp_path, "--model.init_args.dcpdd.a", a), "model.init_args.dcpdd.a is",
+           "> 0")
 
 
 def test_lone_surrogate_names_file_line_field(tiny_run, tmp_path, capsys):

@@ -78,16 +78,18 @@ def _replace_keeping_size_and_mtime(path, data):
     assert path.stat().st_mtime_ns == st.st_mtime_ns
 
 
-def test_a_changed_file_behind_a_run_dir_path_is_not_reused(tmp_path):
+@pytest.mark.parametrize("group, field, method", [("dcpdd", "frequency_corpus", "dcpdd"),
+                                                  ("recall", "prefix_pool", "recall")])
+def test_a_changed_file_behind_a_run_dir_path_is_not_reused(tmp_path, group, field, method):
     (tmp_path / "freq.txt").write_text("the river rose\n")
-    stage = BaselineScorer(run_dir=str(tmp_path), model="org/target", methods=["dcpdd"],
-                           frequency_corpus="{run_dir}/freq.txt")
+    stage = BaselineScorer(run_dir=str(tmp_path), model="org/target", methods=[method],
+                           **{group: {field: "{run_dir}/freq.txt"}})
     out = tmp_path / "baselines.jsonl"
     first = stage.run_signature()
-    assert "{run_dir}" not in first["frequency_corpus"]  # the file's content, not the unexpanded name
+    assert "{run_dir}" not in first[f"{group}.{field}"]  # the file's content, not the unexpanded name
     check_signature(out, first, resuming=False, write=True)
     _replace_keeping_size_and_mtime(tmp_path / "freq.txt", b"the river sank\n")
-    with pytest.raises(InputError, match=r"changed: frequency_corpus"):
+    with pytest.raises(InputError, match=rf"changed: {group}\.{field}"):
         check_signature(out, stage.run_signature(), resuming=True, write=False)
 
 
@@ -109,10 +111,29 @@ def test_digest_cache_hashes_an_unchanged_file_once_and_a_replaced_one_again(tmp
     assert path_fingerprint(model, DigestCache(cache_file)) != first
 
 
-def _mia(run_dir):
+def _mia(run_dir, *extra):
     run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE,
              *NO_LOG, "--data.init_args.max_samples", "6", "--model.init_args.methods", "[loss, zlib]",
-             "--model.init_args.report.n_resamples", "10"])
+             "--model.init_args.report.n_resamples", "10", *extra])
+
+
+def test_method_group_files_are_fingerprinted_through_the_cli(tiny_run, tmp_path):
+    """The CLI saves a settings group as {class_path, init_args}: the files named by
+    recall.prefix_pool and dcpdd.frequency_corpus still enter by content, and dcpdd.a by value."""
+    run_dir = copy_run(tiny_run, tmp_path / "run")
+    (run_dir / "freq.txt").write_text("the river rose\n")
+    args = ["--model.init_args.methods", "[loss, recall, dcpdd]", "--model.init_args.recall.prefix_pool",
+            "{run_dir}/corpus", "--model.init_args.dcpdd.frequency_corpus", "{run_dir}/freq.txt"]
+    _mia(run_dir, *args)
+    saved = json.loads((run_dir / "baselines.jsonl.settings.json").read_text())
+    files = {k: v for k, v in saved.items() if k.endswith(("prefix_pool", "frequency_corpus"))}
+    assert len(files) == 2 and not any("{run_dir}" in v for v in files.values()), files
+    _mia(run_dir, *args)  # unchanged: resumes
+    with pytest.raises(InputError, match=r"changed: dcpdd\.init_args\.a\b"):
+        _mia(run_dir, *args, "--model.init_args.dcpdd.a", "0.02")
+    _replace_keeping_size_and_mtime(run_dir / "freq.txt", b"the river sank\n")
+    with pytest.raises(InputError, match=r"changed: dcpdd\.init_args\.frequency_corpus\)"):
+        _mia(run_dir, *args)
 
 
 def test_same_size_weights_with_the_old_mtime_are_not_reused(tiny_run, tmp_path, capsys):

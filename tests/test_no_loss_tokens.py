@@ -45,7 +45,7 @@ def test_no_loss_tokens_gives_null_everywhere(tiny_run, tmp_path, capsys):
     for uid in ("plain-1", "plain-0"):
         assert rows[uid]["n_loss_tokens"] > 0 and rows[uid]["cosine"] is not None and rows[uid]["inner"] != 0
 
-    _run("mia/tiny.yaml", run_dir, data, "--model.init_args.report.n_resamples", "10", "--model.init_args.ks", "[0.5]")
+    _run("mia/tiny.yaml", run_dir, data, "--model.init_args.report.n_resamples", "10", "--model.init_args.lowest_k.ks", "[0.5]")
     scores = {r["uid"]: r["scores"] for r in read_jsonl(run_dir / "scores.jsonl")}
     base = {r["uid"]: r for r in read_jsonl(run_dir / "baselines.jsonl")}
     not_from_the_loss = {name for name, m in METHODS.items() if not m.per_sample or "generation" in m.needs}

@@ -24,7 +24,7 @@ BASES = {ParaphraseGenerator: {**BASE, "decoding": {"soft_sampling": True}}, Gra
 OTHER = {"model": "org/other", "reference_model": "org/reference", "dtype": "bfloat16",
          "decoding.mode": "greedy_Nprompts", "prompt.templates": "syntactic",
          "prompt.template_names": ["nd_word_choice", "nd_synonym_swap", "nd_minimal_edit"],
-         "scope": "full", "gram_dtype": "bfloat16", "ks": [0.5], "prompt.few_shot": 1, "decoding.num_paraphrases": 2,
+         "scope": "full", "gram_dtype": "bfloat16", "lowest_k.ks": [0.5], "prompt.few_shot": 1, "decoding.num_paraphrases": 2,
          "alignment_file": "other_alignment.jsonl", "add_special_tokens": True, "methods": ["loss", "zlib"],
          "prompt.chat_template": "false", "prompt.field": "text", "gate.edit_similarity_range": [0.5, 0.9],
          "gate.length_ratio_range": [0.8, 1.2],

@@ -1,9 +1,10 @@
 """DC-PDD (DESIGN.md): token probabilities calibrated by their frequency in a reference corpus.
 
 ``dcpdd`` = mean over the first occurrence of each distinct target token x_i of
-``min(p(x_i) * log(1 / f(x_i)), a)``, a = 0.01, with f the Laplace-smoothed frequency of
-the token in a reference corpus: ``f(v) = (count(v) + 1) / (total + |V|)``. A text the
-model assigns high probability to despite rare tokens scores high: larger => member.
+``min(p(x_i) * log(1 / f(x_i)), a)``, a = 0.01 (``model.init_args.dcpdd.a``), with f the
+Laplace-smoothed frequency of the token in a reference corpus:
+``f(v) = (count(v) + 1) / (total + |V|)``. A text the model assigns high probability to
+despite rare tokens scores high: larger => member.
 
 Reference corpus: any local ``.jsonl`` / ``.json`` (a ``text`` field per record) or plain
 text file (one document per line), tokenized with the target's tokenizer; an embedded
@@ -13,12 +14,31 @@ corpus directory counts its teach records (texts and their near-duplicates).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from paramem.io import InputError, expand_run_dir, read_json, read_jsonl
 from paramem.score.registry import TextStats, register
+from paramem.settings import RangeChecked
+
+
+@dataclass(frozen=True)
+class DcpddSettings(RangeChecked):
+    """DC-PDD (``model.init_args.dcpdd``).
+
+    Args:
+        frequency_corpus: the reference corpus of the token frequencies: a local file or an
+            embedded corpus dir (``{run_dir}`` allowed); null: none, so dcpdd cannot run.
+        a: upper bound of each token's calibrated probability, > 0 (the paper's 0.01).
+    """
+
+    GROUP = "dcpdd"
+    # a <= 0 would clip every token to a: each text the same score
+    RANGES = {"a": {"low": 0, "low_open": True, "finite": True}}
+    frequency_corpus: str | None = None
+    a: float = 0.01
 
 
 def _json_rows(p: Path) -> list:
@@ -74,7 +94,7 @@ def first_occurrences(targets: torch.Tensor) -> torch.Tensor:
 
 
 @register("dcpdd", formula="mean over first occurrences of min(p(x_i) * log(1/f(x_i)), a), f Laplace-smoothed "
-                           "reference-corpus frequency, a = 0.01", needs=("frequencies",))
+                           "reference-corpus frequency, a = dcpdd.a (0.01)", needs=("frequencies",))
 def dcpdd(ts: TextStats) -> float | None:
     row = ts.original
     if row.n_tokens == 0:
@@ -82,4 +102,4 @@ def dcpdd(ts: TextStats) -> float | None:
     idx = first_occurrences(row.targets)
     p = row.logprobs[idx].double().exp()  # (U,)
     weight = ts.settings.log_inv_freq[row.targets[idx]]  # (U,)
-    return float(torch.clamp(p * weight, max=ts.settings.dcpdd_a).mean()) if math.isfinite(float(p.sum())) else None
+    return float(torch.clamp(p * weight, max=ts.settings.dcpdd.a).mean()) if math.isfinite(float(p.sum())) else None

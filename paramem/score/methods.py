@@ -7,11 +7,35 @@ from __future__ import annotations
 
 import math
 import zlib
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
+from paramem.io import InputError
 from paramem.score.registry import TextStats, register
+from paramem.settings import PREFIX, RangeChecked
+
+
+@dataclass(frozen=True)
+class LowestKSettings(RangeChecked):
+    """The fractions k of min-k% and min-k%++ (``model.init_args.lowest_k``): both average
+    the lowest-scoring floor(k*N) tokens, one column per k (``mink_<k>``, ``minkpp_<k>``).
+
+    Args:
+        ks: each in (0, 1] (k = 0 averages no token, k > 1 more than there are), at least one.
+    """
+
+    GROUP = "lowest_k"
+    ks: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
+
+    def __post_init__(self) -> None:
+        ks = self.ks if isinstance(self.ks, (list, tuple)) else [self.ks]
+        bad = [k for k in ks if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1]
+        if bad or not ks:
+            raise InputError(f"{PREFIX}.{self.GROUP}.ks is {list(ks)!r}: each k must be a number in (0, 1] "
+                             f"(the fraction of lowest-scoring tokens min-k% and min-k%++ average), at least one")
+        object.__setattr__(self, "ks", tuple(ks))  # a list from YAML or the Python API
 
 
 def n_lowest(k: float, n: int) -> int:
@@ -43,15 +67,15 @@ def _lowest_family(prefix: str, values: torch.Tensor, n: int, ks: Sequence[float
     return {f"{prefix}_{k}": v for k, v in mean_lowest(values, ks).items()}
 
 
-@register("mink", formula="mean of the lowest floor(k*N) token log-probs, k in ks (columns mink_<k>)")
+@register("mink", formula="mean of the lowest floor(k*N) token log-probs, k in lowest_k.ks (columns mink_<k>)")
 def mink(ts: TextStats) -> dict[str, float | None]:
-    return _lowest_family("mink", ts.original.logprobs, ts.original.n_tokens, ts.settings.ks)
+    return _lowest_family("mink", ts.original.logprobs, ts.original.n_tokens, ts.settings.lowest_k.ks)
 
 
 @register("minkpp", formula="mean of the lowest floor(k*N) of (log p(y) - mu) / sigma, mu = E_p[log p], "
-                            "sigma^2 = Var_p[log p] (columns minkpp_<k>)")
+                            "sigma^2 = Var_p[log p], k in lowest_k.ks (columns minkpp_<k>)")
 def minkpp(ts: TextStats) -> dict[str, float | None]:
-    return _lowest_family("minkpp", ts.original.z, ts.original.n_tokens, ts.settings.ks)
+    return _lowest_family("minkpp", ts.original.z, ts.original.n_tokens, ts.settings.lowest_k.ks)
 
 
 @register("lowercase", formula="LL(x.lower()) / LL(x)", variants=("lower",))

@@ -24,28 +24,30 @@ from paramem.io import InputError
 from paramem.models.loading import expand_model_path
 from paramem.records import output_record
 from paramem.score import registry
-from paramem.score.settings import BlindSettings, PacSettings, RecallSettings, ReportSettings, SamiaSettings
+from paramem.score.dcpdd import DcpddSettings
+from paramem.score.methods import LowestKSettings
+from paramem.score.recall import RecallSettings
+from paramem.score.settings import BlindSettings, PacSettings, ReportSettings, SamiaSettings
 from paramem.settings import as_group
 from paramem.stage import PredictStage
 from paramem.textbatch import pad, special_tokens_kwargs, tokenize
 
 log = logging.getLogger(__name__)
-KS = registry.ScoreSettings().ks
 CLASSIC = ("loss", "zlib", "mink", "minkpp", "lowercase", "neighbor", "gradnorm", "gapk", "acmia", "camia")
 
 
 class BaselineScorer(PredictStage):
     """Args (beyond PredictStage's):
         methods: registered method names (null: the classic ones, pac and blind_bow, plus
-            ref / recall + con_recall / dcpdd when reference_model / prefix_pool /
-            frequency_corpus is set; samia, samia_zlib and ngram_coverage only on request).
+            ref / recall + con_recall / dcpdd when reference_model / recall.prefix_pool /
+            dcpdd.frequency_corpus is set; samia, samia_zlib and ngram_coverage only on request).
         reference_model: a smaller model of the same tokenizer family for ``ref``.
-        ks: fractions for min-k% and min-k%++.
-        prefix_pool: ReCaLL prefixes (a labelled file or an embedded corpus dir; ``{run_dir}`` allowed).
-        frequency_corpus / dcpdd_a: DC-PDD reference corpus (file or embedded corpus dir), cap a.
-        recall / pac / samia / blind / report: the settings groups of paramem.score.settings
-            (ReCaLL shots, seed and Con-ReCall gamma; PAC's swapped copies; SaMIA sampling;
-            the blind baseline's k-fold; the report's bootstrap).
+        lowest_k / recall / dcpdd: the settings groups defined beside their methods (min-k%
+            and min-k%++ fractions, paramem.score.methods; ReCaLL's prefix pool, shots, seed
+            and Con-ReCall gamma, paramem.score.recall; DC-PDD's reference corpus and cap a,
+            paramem.score.dcpdd).
+        pac / samia / blind / report: the settings groups of paramem.score.settings (PAC's
+            swapped copies; SaMIA sampling; the blind baseline's k-fold; the report's bootstrap).
         rows_per_forward: text rows per forward pass.
         alignment_file: per-sample alignment to join into scores.jsonl (missing: skipped).
     """
@@ -53,33 +55,38 @@ class BaselineScorer(PredictStage):
     output_name = "baselines.jsonl"
     # Packing and the report's settings: the report is rebuilt from every record on each run.
     result_neutral = PredictStage.result_neutral | {"rows_per_forward", "alignment_file", "report"}
-    model_settings = ("model", "reference_model", "prefix_pool", "frequency_corpus")
+    model_settings = ("model", "reference_model", "recall.prefix_pool", "dcpdd.frequency_corpus")
+    # Keys of earlier versions: a config that still sets one is told the new key (paramem.parse_errors).
+    moved_settings = {"ks": "lowest_k.ks", "prefix_pool": "recall.prefix_pool",
+                      "frequency_corpus": "dcpdd.frequency_corpus", "dcpdd_a": "dcpdd.a"}
 
     def __init__(self, run_dir: str = "lightning_logs/paramem", model: str | None = None, dtype: str = "auto",
                  max_length: int = 512, trust_remote_code: bool = False, add_special_tokens: str | bool = "auto",
-                 methods: list[str] | None = None, reference_model: str | None = None, ks: list[float] = list(KS),
-                 prefix_pool: str | None = None, frequency_corpus: str | None = None, dcpdd_a: float = 0.01,
-                 recall: RecallSettings = RecallSettings(), pac: PacSettings = PacSettings(),
+                 methods: list[str] | None = None, reference_model: str | None = None,
+                 lowest_k: LowestKSettings = LowestKSettings(), recall: RecallSettings = RecallSettings(),
+                 dcpdd: DcpddSettings = DcpddSettings(), pac: PacSettings = PacSettings(),
                  samia: SamiaSettings = SamiaSettings(), blind: BlindSettings = BlindSettings(),
                  report: ReportSettings = ReportSettings(), rows_per_forward: int = 32,
                  alignment_file: str = "alignment.jsonl") -> None:
         super().__init__(run_dir, model, dtype, max_length, trust_remote_code, add_special_tokens)
         self.reference_model = expand_model_path(reference_model, run_dir)
-        self.prefix_pool_path, self.frequency_corpus = prefix_pool, frequency_corpus
+        self.settings = registry.ScoreSettings(lowest_k=as_group(LowestKSettings, lowest_k),
+                                               recall=as_group(RecallSettings, recall),
+                                               dcpdd=as_group(DcpddSettings, dcpdd))
+        self.recall, self.dcpdd = self.settings.recall, self.settings.dcpdd
         self.method_names = list(methods) if methods is not None else self._default_methods()
         try:
             self.methods = [registry.get(m) for m in self.method_names]
         except ValueError as e:
             raise InputError(f"model.init_args.methods: {e}") from None
-        missing = {"reference_model": reference_model, "prefix_pool": prefix_pool, "frequencies": frequency_corpus}
+        given = {"reference_model": ("reference_model", reference_model),  # need: (its key, its value)
+                 "prefix_pool": ("recall.prefix_pool", self.recall.prefix_pool),
+                 "frequencies": ("dcpdd.frequency_corpus", self.dcpdd.frequency_corpus)}
         for m in self.methods:
-            for need in m.needs:
-                if need in missing and not missing[need]:
-                    arg = {"frequencies": "frequency_corpus"}.get(need, need)
-                    raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{arg}, "
+            for key, value in (given[need] for need in m.needs if need in given):
+                if not value:
+                    raise InputError(f"model.init_args.methods: method {m.name!r} needs model.init_args.{key}, "
                                      f"which is not set")
-        self.recall = as_group(RecallSettings, recall)
-        self.settings = registry.ScoreSettings(ks=tuple(ks), gamma=self.recall.gamma, dcpdd_a=dcpdd_a)
         self.pac, self.samia = as_group(PacSettings, pac), as_group(SamiaSettings, samia)
         self.blind, self.report = as_group(BlindSettings, blind), as_group(ReportSettings, report)
         self.rows_per_forward = rows_per_forward
@@ -91,9 +98,9 @@ class BaselineScorer(PredictStage):
         names = list(CLASSIC) + ["pac", "blind_bow"]
         if self.reference_model:
             names.append("ref")
-        if self.prefix_pool_path:
+        if self.recall.prefix_pool:
             names += ["recall", "con_recall"]
-        if self.frequency_corpus:
+        if self.dcpdd.frequency_corpus:
             names.append("dcpdd")
         return names
 
@@ -118,7 +125,7 @@ class BaselineScorer(PredictStage):
         if self.variants & {"recall_non", "recall_mem"} and self.pool is None:
             from paramem.score.recall import PrefixPool
 
-            self.pool = PrefixPool.load(self.prefix_pool_path, self.run_dir, model_dir=self.model_path)
+            self.pool = PrefixPool.load(self.recall.prefix_pool, self.run_dir, model_dir=self.model_path)
             for key, label in (("recall_non", 0), ("recall_mem", 1)):
                 if key not in self.variants:
                     continue
@@ -130,7 +137,7 @@ class BaselineScorer(PredictStage):
 
             vocab = max(len(self.tokenizer), self.lm.get_output_embeddings().weight.shape[0])
             self.settings.log_inv_freq = log_inverse_frequencies(
-                self.tokenizer, corpus_texts(self.frequency_corpus, self.run_dir), vocab)
+                self.tokenizer, corpus_texts(self.dcpdd.frequency_corpus, self.run_dir), vocab)
 
     # -- scoring ---------------------------------------------------------------------------
     def row_stats(self, lm, rows: list, grad_rows: frozenset[int], tempered_rows: frozenset[int] = frozenset()) -> list:

@@ -24,11 +24,34 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from paramem.io import InputError, expand_run_dir, read_jsonl
 from paramem.layout import RunLayout
 from paramem.score.registry import TextStats, register
+from paramem.score.settings import SEED
+from paramem.settings import RangeChecked
+
+
+@dataclass(frozen=True)
+class RecallSettings(RangeChecked):
+    """ReCaLL / Con-ReCall prefixes (``model.init_args.recall``).
+
+    Args:
+        prefix_pool: the labelled pool the prefixes come from: a local file or an embedded
+            corpus dir (``{run_dir}`` allowed); null: no pool, so recall / con_recall cannot run.
+        prefix_shots: texts per prefix, >= 1.
+        prefix_seed: which pool texts form the prefix, >= 0.
+        gamma: Con-ReCall weight of the member prefix, in [0, 1].
+    """
+
+    GROUP = "recall"
+    RANGES = {"prefix_shots": {"low": 1, "integer": True}, "prefix_seed": SEED, "gamma": {"low": 0, "high": 1}}
+    prefix_pool: str | None = None
+    prefix_shots: int = 4
+    prefix_seed: int = 0
+    gamma: float = 0.5
 
 
 def _norm(text: str) -> str:
@@ -116,4 +139,4 @@ def recall(ts: TextStats) -> float | None:
           variants=("recall_non", "recall_mem"), needs=("prefix_pool",))
 def con_recall(ts: TextStats) -> float | None:
     non, mem = ts.variants["recall_non"].ll, ts.variants["recall_mem"].ll
-    return None if non is None or mem is None else _ratio(non - ts.settings.gamma * mem, ts.original.ll)
+    return None if non is None or mem is None else _ratio(non - ts.settings.recall.gamma * mem, ts.original.ll)

@@ -32,18 +32,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from paramem.io import InputError, finite_or_none
+from paramem.io import finite_or_none
 
 NEEDS = ("reference_model", "paraphrases", "prefix_pool", "frequencies", "generation", "grad_norm", "tempered")
 
 
 @dataclass
 class ScoreSettings:
-    """Constants of the methods (defaults are the papers')."""
+    """What the methods read: the user's settings groups of the methods that have one (each
+    defined beside its method's registration; None: its defaults) and fixed constants (the
+    papers' values)."""
 
-    ks: tuple[float, ...] = tuple(round(i / 10, 1) for i in range(1, 11))
-    gamma: float = 0.5  # Con-ReCall weight of the member prefix
-    dcpdd_a: float = 0.01  # DC-PDD upper bound per token
+    lowest_k: Any = None  # paramem.score.methods.LowestKSettings: min-k% / min-k%++ fractions
+    recall: Any = None  # paramem.score.recall.RecallSettings: ReCaLL pool, shots, Con-ReCall gamma
+    dcpdd: Any = None  # paramem.score.dcpdd.DcpddSettings: DC-PDD corpus, cap a
     pac_top: float = 0.05  # PAC: fraction of highest token log-probs
     pac_bottom: float = 0.3  # PAC: fraction of lowest token log-probs
     log_inv_freq: Any = None  # (V,) float64 tensor log(1 / f(v)) for DC-PDD, or None
@@ -62,11 +64,15 @@ class ScoreSettings:
         return tuple(sorted({t for tau in self.acmia_taus for t in (tau, tau / TAU_STEP)}))
 
     def __post_init__(self) -> None:
-        # min-k% averages the lowest floor(k*N) tokens: k = 0 takes none, k > 1 more than there are
-        bad = [k for k in self.ks if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 < k <= 1]
-        if bad or not self.ks:
-            raise InputError(f"model.init_args.ks is {list(self.ks)!r}: each k must be a number in (0, 1] "
-                             f"(the fraction of lowest-scoring tokens min-k% averages), at least one")
+        # The groups' modules import this one (to register), so their defaults come in here
+        # at construction time, not at import.
+        from paramem.score.dcpdd import DcpddSettings
+        from paramem.score.methods import LowestKSettings
+        from paramem.score.recall import RecallSettings
+
+        self.lowest_k = self.lowest_k or LowestKSettings()
+        self.recall = self.recall or RecallSettings()
+        self.dcpdd = self.dcpdd or DcpddSettings()
 
 
 @dataclass

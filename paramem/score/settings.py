@@ -1,5 +1,7 @@
 """The baselines stage's settings groups (``model.init_args.<group>.<field>``); each checks
-its own values against its ranges (paramem.settings)."""
+its own values against its ranges (paramem.settings). The groups of min-k% / min-k%++,
+ReCaLL and DC-PDD live with their methods' registration (paramem.score.methods, recall,
+dcpdd)."""
 
 from __future__ import annotations
 
@@ -9,23 +11,6 @@ from paramem.settings import RangeChecked
 
 SEED = {"low": 0, "integer": True}
 FRACTION = {"low": 0, "high": 1, "low_open": True}  # (0, 1]
-
-
-@dataclass(frozen=True)
-class RecallSettings(RangeChecked):
-    """ReCaLL / Con-ReCall prefixes (``model.init_args.recall``).
-
-    Args:
-        prefix_shots: texts per prefix, >= 1.
-        prefix_seed: which pool texts form the prefix, >= 0.
-        gamma: Con-ReCall weight of the member prefix, in [0, 1].
-    """
-
-    GROUP = "recall"
-    RANGES = {"prefix_shots": {"low": 1, "integer": True}, "prefix_seed": SEED, "gamma": {"low": 0, "high": 1}}
-    prefix_shots: int = 4
-    prefix_seed: int = 0
-    gamma: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,8 @@ def test_fit_starts_from_gguf_and_mia_uses_alias_as_reference(fake_wheel, tmp_pa
     assert type(fitted).__name__ == "LlamaForCausalLM"
     assert not torch.equal(fitted.lm_head.weight, hf_model.lm_head.weight)  # trained from the GGUF weights
     run_cli(["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), "--run_dir", str(run_dir), *TINY_SOURCE,
-             *NO_LOG, "--model.init_args.methods", "[loss, ref]", "--model.init_args.prefix_pool", "null",
-             "--model.init_args.frequency_corpus", "null", "--model.init_args.report.n_resamples", "20",
+             *NO_LOG, "--model.init_args.methods", "[loss, ref]", "--model.init_args.recall.prefix_pool", "null",
+             "--model.init_args.dcpdd.frequency_corpus", "null", "--model.init_args.report.n_resamples", "20",
              "--model.init_args.reference_model", gguf_models.ALIAS])
     tok = load_tokenizer(str(run_dir / "model"))
     record = read_jsonl(run_dir / "scores.jsonl")[0]

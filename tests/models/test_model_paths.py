@@ -27,8 +27,8 @@ def test_reference_model_and_model_take_run_dir(tiny_run, tmp_path, capsys):
     from paramem.cli import main
 
     run_dir = copy_run(tiny_run, tmp_path / "run")
-    args = ["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), *TINY_SOURCE, *NO_LOG, "--model.init_args.methods", "[loss, ref]", "--model.init_args.prefix_pool", "null",
-            "--model.init_args.frequency_corpus", "null", "--model.init_args.report.n_resamples", "20"]
+    args = ["predict", "--config", str(CONFIGS / "mia/tiny.yaml"), *TINY_SOURCE, *NO_LOG, "--model.init_args.methods", "[loss, ref]", "--model.init_args.recall.prefix_pool", "null",
+            "--model.init_args.dcpdd.frequency_corpus", "null", "--model.init_args.report.n_resamples", "20"]
     run_cli([*args, "--run_dir", str(run_dir), "--model.init_args.model", "{run_dir}/model", "--model.init_args.reference_model",
              "{run_dir}/model"])
     scores = [r["scores"] for r in read_jsonl(run_dir / "scores.jsonl")]

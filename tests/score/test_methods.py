@@ -73,8 +73,8 @@ def _write_pool(tmp_path, rows=POOL):
 
 def test_recall_and_con_recall_match_float64(lm, tmp_path):
     model, tok, model64 = lm
-    sc = _scorer(lm, tmp_path, methods=["loss", "recall", "con_recall"], prefix_pool=_write_pool(tmp_path),
-                 recall={"prefix_shots": 2})
+    sc = _scorer(lm, tmp_path, methods=["loss", "recall", "con_recall"],
+                 recall={"prefix_pool": _write_pool(tmp_path), "prefix_shots": 2})
     recs = sc.process(_batch())
     for rec, text in zip(recs, TEXTS):
         ids = tok(text)["input_ids"]
@@ -94,19 +94,19 @@ def test_recall_and_con_recall_match_float64(lm, tmp_path):
 def test_prefix_pool_must_be_disjoint(lm, tmp_path):
     batch = _batch()
     same_uid = POOL + [{"uid": "u1", "text": "Something else entirely here.", "label": 0}]
-    sc = _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, same_uid))
+    sc = _scorer(lm, tmp_path, methods=["recall"], recall={"prefix_pool": _write_pool(tmp_path, same_uid)})
     with pytest.raises(InputError, match="'u1' has the same uid"):
         sc.process(batch)
     same_text = POOL + [{"uid": "p9", "text": "  " + TEXTS[2].replace(" ", "\n", 1), "label": 1}]
-    sc = _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, same_text),
-                 recall={"prefix_shots": 2})
+    sc = _scorer(lm, tmp_path, methods=["recall"],
+                 recall={"prefix_pool": _write_pool(tmp_path, same_text), "prefix_shots": 2})
     with pytest.raises(InputError, match="'p9' has the same text as evaluated sample 'u2'"):
         sc.process(batch)
     with pytest.raises(InputError, match="no member texts"):
-        _scorer(lm, tmp_path, methods=["recall"], prefix_pool=_write_pool(tmp_path, POOL[::2]))
+        _scorer(lm, tmp_path, methods=["recall"], recall={"prefix_pool": _write_pool(tmp_path, POOL[::2])})
     with pytest.raises(InputError, match="4 shots asked, only 3 texts of label 0"):
-        _scorer(lm, tmp_path, methods=["con_recall"], prefix_pool=_write_pool(tmp_path))
-    with pytest.raises(InputError, match="'recall' needs model.init_args.prefix_pool"):
+        _scorer(lm, tmp_path, methods=["con_recall"], recall={"prefix_pool": _write_pool(tmp_path)})
+    with pytest.raises(InputError, match="'recall' needs model.init_args.recall.prefix_pool"):
         BaselineScorer(run_dir=str(tmp_path), model="x", methods=["recall"])
 
 
@@ -149,7 +149,7 @@ def test_dcpdd_matches_float64(lm, tmp_path):
     model, tok, model64 = lm
     corpus = tmp_path / "freq.txt"
     corpus.write_text("\n".join(CORPUS[:4] + [p["text"] for p in POOL]) + "\n")
-    sc = _scorer(lm, tmp_path, methods=["dcpdd"], frequency_corpus=str(corpus))
+    sc = _scorer(lm, tmp_path, methods=["dcpdd"], dcpdd={"frequency_corpus": str(corpus)})
     counts = Counter(i for line in corpus.read_text().splitlines() for i in tok(line)["input_ids"])
     V = model.config.vocab_size
     total = sum(counts.values())

@@ -17,7 +17,7 @@ from paramem.score.registry import ScoreSettings, TextStats, get, oriented
 from paramem.score.tokenstats import RowStats, batch_token_stats, check_same_tokenizer
 from paramem.textbatch import TokenBatch, encode, forward
 
-KS = ScoreSettings().ks
+KS = ScoreSettings().lowest_k.ks
 
 
 def summary(row: RowStats) -> dict:
