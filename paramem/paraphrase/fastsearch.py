@@ -98,8 +98,10 @@ class FusedProcessors:
             vals, ids = self._top_k_top_p(scores, k, keep)
         if self.beam:
             vals = torch.log_softmax(vals, dim=-1)
-        state = state_from_base(self.row_base, step, finish_prefix(self.prefix_total))  # (rows,)
-        bits = fastcompile.call("gumbel_bits", gumbel_bits, state[:, None], self.vocab_ids if ids is None else ids)
+        # step as a tensor: a compiled copy would specialise on an int (one compile per step)
+        step_t = torch.tensor(step, dtype=torch.int64, device=scores.device)
+        bits = fastcompile.call("noise_bits", _noise_bits, self.row_base, step_t, self.prefix_total,
+                                self.vocab_ids if ids is None else ids)
         noise = gumbel_from_bits(bits).to(vals.dtype)  # (rows, m); the float part eager: compiled logs differ by an ulp
         out = vals + noise
         if self.beam and step > 0:
@@ -132,6 +134,12 @@ class FusedProcessors:
         if self.seen is not None:
             self.seen.scatter_(1, tokens[:, None], True)
         self.taken = noise
+
+
+def _noise_bits(base: torch.Tensor, step: torch.Tensor, prefix_total: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """gumbel_bits for every row's state at ``step``: base, prefix_total (rows,); ids (1, V) or
+    (rows, m) -> (rows, m) int64. Integer ops only, so its compiled copy is exact."""
+    return gumbel_bits(state_from_base(base, step, finish_prefix(prefix_total))[:, None], ids)
 
 
 def _top_p_by_tail(scores: torch.Tensor, top_p: float, tail: int) -> torch.Tensor | None:
