@@ -21,9 +21,10 @@ import os
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
-# Break-even, measured on the 2-core dev host (RESULTS.md): ~55 s to compile the step and the
-# noise hash, ~10 us saved per row-step at the tiny shape -> ~5.5M row-steps.
-AUTO_AFTER = 5_500_000
+# Break-even, measured on the 2-core dev host (bench/RESULTS.md, 2026-12-02 09:14 UTC): ~58 s
+# to compile every mode's graphs cold, 3-13 us (mean ~8) saved per row-step at the tiny shape
+# -> ~7M row-steps.
+AUTO_AFTER = 7_000_000
 _state = {"work": 0, "failed": False}
 _compiled: dict[str, object] = {}
 
