@@ -9,7 +9,7 @@ pays on long runs. ``PARAMEM_FAST_COMPILE`` chooses:
 - ``auto`` (default): compile once this process has decoded ``AUTO_AFTER`` row-steps (the
   measured break-even: compile seconds / seconds saved per row-step), so tests, demos and
   small runs stay eager and a long paraphrase run compiles once, early in the run.
-Shapes are dynamic, so one compile serves every bucket. Where compiling fails (no C++
+Shapes turn dynamic as they change, so a few compiles serve every bucket. Where compiling fails (no C++
 compiler, an unsupported op), one log line says so and every later call runs eagerly.
 """
 
@@ -49,6 +49,17 @@ def active() -> bool:
     return m == "on" or (m == "auto" and _state["work"] >= AUTO_AFTER)
 
 
+def _rows_dynamic(args) -> None:
+    """Mark every tensor's dim 0 (cache rows, batch rows) symbolic from the first compile:
+    buckets differ in rows, and each new row count would otherwise cost a recompile."""
+    import torch
+
+    for x in args:
+        for t in (x if isinstance(x, (list, tuple)) else (x,)):
+            if isinstance(t, torch.Tensor) and t.dim() and t.shape[0] > 1:
+                torch._dynamo.maybe_mark_dynamic(t, 0)
+
+
 def call(name: str, fn, *args, eager=None):
     """fn(*args), compiled when active(); else (and for good, with one log line, once compiling
     fails) ``eager(*args)``, by default fn itself: an eager twin with the same results."""
@@ -59,7 +70,14 @@ def call(name: str, fn, *args, eager=None):
     if compiled is None:
         import torch
 
-        compiled = _compiled[name] = torch.compile(fn, dynamic=True)
+        # Automatic dynamic shapes: a dim (rows, the attended span, candidates) turns symbolic
+        # once it changes, the model's dims stay static (dynamic=True made head_dim symbolic
+        # too: masked loads and index divisions in the inner loops, 10-15 % slower per sample).
+        # That costs a few recompiles per function (warm-up shapes, bias / back-pointers or
+        # not), so the limit is raised above them; past it Dynamo would run the code eagerly.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
+        compiled = _compiled[name] = torch.compile(fn)
+    _rows_dynamic(args)
     try:
         return compiled(*args)
     except Exception as e:  # noqa: BLE001 - any compile failure: eager gives the same results

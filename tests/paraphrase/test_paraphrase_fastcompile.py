@@ -65,8 +65,9 @@ def test_compiled_equals_eager(fresh, lm):
     fresh.setenv("PARAMEM_FAST_COMPILE", "off")
     eager = paraphrase(lm, settings, ["b", "a", "c"])
     fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    # One compiled call (each new batch shape recompiles, ~5-10 s here); the eager path's
+    # batch independence is tested in test_paraphrase_fast, and the noise is exact integers.
     assert paraphrase(lm, settings, ["b", "a", "c"]) == eager
-    assert paraphrase(lm, settings, ["c"]) == {"c": eager["c"]}  # batch-independent
     assert not fastcompile._state["failed"] and fastcompile._compiled
 
 
