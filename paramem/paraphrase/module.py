@@ -8,6 +8,7 @@ failed paraphrase stays failed and is never replaced by the original text.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 import torch
 
@@ -88,6 +89,7 @@ class ParaphraseGenerator(PredictStage):
                 "template_source": self.prompt.templates, "few_shot": self.prompt.few_shot,
                 "chat_template": self.prompt.chat, "paraphrase_field": self.prompt.field,
                 "reask_rounds": self.reask_rounds,
+                **({"synonyms": {**asdict(s.synonyms), "lexicon": "wordnet-3.0"}} if s.mode == "synonym_edit" else {}),
                 "paraphraser": self.paraphraser_name or self.model_path, "decoder": s.decoder,
                 "gate": self.gate_record()}
 
@@ -159,6 +161,12 @@ class ParaphraseGenerator(PredictStage):
             return editgen.edit_texts(self.lm, self.tokenizer, prompts, originals, keys,
                                       request.num_return_sequences, self.settings.seed, self.device,
                                       self._tokenizer_kwargs())
+        if self.settings.mode == "synonym_edit":
+            from paramem.paraphrase import synedit
+
+            return synedit.synonym_texts(self.lm, self.tokenizer, prompts, originals, keys,
+                                         request.num_return_sequences, self.settings.seed, self.device,
+                                         self._tokenizer_kwargs(), self.settings.synonyms)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
@@ -214,9 +222,9 @@ class ParaphraseGenerator(PredictStage):
         first K distinct valid ones count (a repeat, case and spacing ignored, is
         ``duplicate``; one beyond K ``surplus``). ``seen_valid``: each sample's valid texts
         so far (normalized), updated."""
-        # word_edit builds its candidates from the original: cleaning (meant for generated
+        # Edit modes build their candidates from the original: cleaning (meant for generated
         # text) would strip the original's own bullets or quotes from them.
-        built = self.settings.mode == "word_edit"
+        built = self.settings.mode in decoding.EDIT_MODES
         cleaned = [[(name, raw if built else clean(raw, f.body)) for name, raw in cands]
                    for f, cands in zip(splits, candidates)]
         sims: list[float] = []

