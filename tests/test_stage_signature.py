@@ -29,10 +29,12 @@ OTHER = {"model": "org/other", "reference_model": "org/reference", "dtype": "bfl
          "prompt.chat_template": "false", "prompt.field": "text", "gate.edit_similarity_range": [0.5, 0.9],
          "gate.length_ratio_range": [0.8, 1.2],
          "gate.min_semantic_similarity": 0.7, "recall.gamma": 0.7, "pac.swap_fraction": 0.2, "samia.top_p": 0.9,
-         "strategy": "kfac", "decoding.decoder": "hf"}
+         "strategy": "kfac", "decoding.decoder": "hf", "decoding.synonyms": {"max_fit_drop": 2.0}}
 OTHER_BY_STAGE = {InfluenceScorer: {"scope": "lora"}}
 # Settings another value needs beside it to be valid.
 COMPANION = {"decoding.mode": {"decoding.soft_sampling": False},
+             # synonym_edit's knobs are recorded (and matter) in that mode only
+             "decoding.synonyms": {"decoding.mode": "synonym_edit", "decoding.soft_sampling": False},
              "gate.semantic_similarity": {"gate.min_semantic_similarity": None}}
 NONE_TO = {"float": 0.5, "int": 7, "str": "x", "bool": True}
 
@@ -130,6 +132,16 @@ def test_paraphrase_semantic_similarity_and_template_text_are_covered(tmp_path):
     mine.write_text(mine.read_text().replace("Rewrite 0", "Reword 0"))
     with pytest.raises(InputError, match="prompts_sha256"):
         check_signature(out2, ParaphraseGenerator(**BASE, prompt={"templates": str(mine)}).run_signature(), True, False)
+
+
+def test_synonym_knobs_refuse_the_resume_in_synonym_edit(tmp_path):
+    out = tmp_path / "s.jsonl"
+    mode = {"mode": "synonym_edit"}
+    check_signature(out, ParaphraseGenerator(**BASE, decoding=mode).run_signature(), resuming=False, write=True)
+    check_signature(out, ParaphraseGenerator(**BASE, decoding=mode).run_signature(), resuming=True, write=False)
+    changed = ParaphraseGenerator(**BASE, decoding={**mode, "synonyms": {"max_fit_drop": 2.0}})
+    with pytest.raises(InputError, match="max_fit_drop"):
+        check_signature(out, changed.run_signature(), resuming=True, write=False)
 
 
 @pytest.mark.parametrize("stage", STAGES, ids=lambda c: c.__name__)
