@@ -85,7 +85,8 @@ def _allowed(texts: list[str], starts: torch.Tensor, word: str, size: int) -> to
     return allowed
 
 
-def _forward(lm, ids: list[int], past, device):
+def extend(lm, ids: list[int], past, device):
+    """Feed ``ids`` after the cache ``past``: (last logits (V,), the extended cache)."""
     out = lm(input_ids=torch.tensor([ids], device=device), past_key_values=past, use_cache=True)
     return out.logits[0, -1].float().cpu(), out.past_key_values  # (V,)
 
@@ -94,7 +95,7 @@ def _complete(lm, texts: list[str], first: int, past, device) -> list[int]:
     """``first`` and the greedy tokens that continue its word (no space, a letter first)."""
     chosen = [first]
     for _ in range(MAX_EXTRA_TOKENS):
-        logits, past = _forward(lm, chosen[-1:], past, device)
+        logits, past = extend(lm, chosen[-1:], past, device)
         nxt = int(logits.argmax())
         piece = texts[nxt] if nxt < len(texts) else ""
         if not piece or not piece[0].isalpha():  # the word ended
@@ -131,7 +132,7 @@ def replacement_word(lm, tokenizer, prefix_ids: list[int], past, word: str, orig
     that): a word that does not fit its sentence ("breaking (conditional) breakpoints") is
     passed over."""
     texts, starts = _vocab(tokenizer)
-    logits, past = _forward(lm, prefix_ids, past, device)
+    logits, past = extend(lm, prefix_ids, past, device)
     logits = logits.masked_fill(~_allowed(texts, starts, word, logits.shape[0]), float("-inf"))
     suffix_ids = list(suffix_ids)
     if max_drop is not None:
@@ -157,7 +158,7 @@ def edit_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: li
     with torch.no_grad():
         for prompt, original, key in zip(prompts, originals, keys):
             prompt_ids = tokenizer(prompt, **tokenizer_kwargs)["input_ids"]
-            _, prompt_past = _forward(lm, prompt_ids, None, device)
+            _, prompt_past = extend(lm, prompt_ids, None, device)
             texts = []
             for start, end in choose_positions(original, k, seed, key):
                 prefix_ids = tokenizer(original[:start].rstrip(" "), add_special_tokens=False)["input_ids"]

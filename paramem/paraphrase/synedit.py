@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from paramem.paraphrase.editgen import acceptable, choose_positions
+from paramem.paraphrase.editgen import acceptable, choose_positions, extend
 from paramem.paraphrase.lexicon import installed
 from paramem.settings import PREFIX, check_number
 
@@ -51,12 +51,6 @@ class SynonymSettings:
         check_number(f"{key}.min_sense_share", self.min_sense_share, 0, 1)
         check_number(f"{key}.max_fit_drop", self.max_fit_drop, 0)
         check_number(f"{key}.max_positions", self.max_positions, 1, integer=True)
-
-
-def _extend(lm, ids: list[int], past, device):
-    """Feed ``ids`` after the cache ``past``: (last logits (V,), the extended cache)."""
-    out = lm(input_ids=torch.tensor([ids], device=device), past_key_values=past, use_cache=True)
-    return out.logits[0, -1].float().cpu(), out.past_key_values
 
 
 def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], device) -> float:
@@ -93,12 +87,12 @@ def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key:
     """Up to ``k`` copies of ``original``, each with one word replaced by a fitting synonym
     (best fit first)."""
     positions = choose_positions(original, knobs.max_positions, seed, key)
-    last, past = _extend(lm, prompt_ids, None, device)
+    last, past = extend(lm, prompt_ids, None, device)
     fed, found = 0, []  # characters of the original already in the cache; (drop, start, end, word)
     for start, end in positions:
         cut = len(original[:start].rstrip(" "))  # the word's token carries its leading space
         if cut > fed:
-            last, past = _extend(lm, tokenizer(original[fed:cut], add_special_tokens=False)["input_ids"], past,
+            last, past = extend(lm, tokenizer(original[fed:cut], add_special_tokens=False)["input_ids"], past,
                                  device)
             fed = cut
         suffix_ids = tokenizer(original[end:], add_special_tokens=False)["input_ids"][:SUFFIX_TOKENS]
