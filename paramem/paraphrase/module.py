@@ -151,8 +151,8 @@ class ParaphraseGenerator(PredictStage):
             return text, len(ids), False
         return self.tokenizer.decode(ids[:room]), room, True
 
-    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request, originals: list[str]
-                  ) -> list[list[str]]:
+    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request, originals: list[str],
+                  round_: int) -> list[list[str]]:
         """One generate call; returns ``num_return_sequences`` decoded texts per prompt
         (word_edit: up to that many edited copies of each prompt's original)."""
         if self.settings.mode == "word_edit":
@@ -166,7 +166,7 @@ class ParaphraseGenerator(PredictStage):
 
             return synedit.synonym_texts(self.lm, self.tokenizer, prompts, originals, keys,
                                          request.num_return_sequences, self.settings.seed, self.device,
-                                         self._tokenizer_kwargs(), self.settings.synonyms)
+                                         self._tokenizer_kwargs(), self.settings.synonyms, round_)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
@@ -180,7 +180,9 @@ class ParaphraseGenerator(PredictStage):
         prompts, keys, n_orig, owners, originals = [], [], [], [], []
         for req in self.requests:
             template = self.templates[req.template_index]
-            key_name = template.name if round_ == 0 else f"{template.name}\x1fround{round_}"
+            # synonym_edit's rounds split one order of words instead (synedit.py).
+            fresh_key = round_ and self.settings.mode != "synonym_edit"
+            key_name = f"{template.name}\x1fround{round_}" if fresh_key else template.name
             for i, s in enumerate(batch):
                 text, n_tok, cut = self._fit_text(splits[i].body, text_ids[i], template)
                 truncated[i] |= cut
@@ -189,7 +191,7 @@ class ParaphraseGenerator(PredictStage):
                 n_orig.append(n_tok)
                 originals.append(text)
                 owners.append((i, template.name))
-        outputs = self._generate(prompts, keys, n_orig, self.requests[0], originals)
+        outputs = self._generate(prompts, keys, n_orig, self.requests[0], originals, round_)
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
         return candidates

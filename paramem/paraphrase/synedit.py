@@ -7,10 +7,12 @@ judges fit: for each candidate position it scores the original word and each syn
 spelling, each followed by the original's next ``SUFFIX_TOKENS`` tokens, as log-probability
 given the prompt and the original up to that word. A synonym is kept when its score is at
 most ``max_drop`` nats below the original word's (a word of the wrong part of speech or
-sense reads badly: "the object's ascribes"); per position the best-scoring one. The K
-candidates are the best-scoring positions among ``max_positions`` chosen by a hash of
-(seed, key, index), so a re-ask round (another key) looks at other words, and a sample's
-candidates depend on (model, prompt, original, seed, key) only, never on its batch.
+sense reads badly: "the object's ascribes"); per position the best-scoring one. Words
+looked at: those with a strict synonym, in an order of a hash of (seed, key, index); round
+r (0 first, then the re-ask rounds) takes the r-th slice of ``max_positions`` of that
+order, so no round looks at a word another one did, and the K candidates are the round's
+best-scoring positions. A sample's candidates depend on (model, prompt, original, seed,
+key, round) only, never on its batch.
 
 Cost per sample: one pass over prompt + original, in pieces split at the chosen positions,
 plus one forward of a few tokens per scored spelling on a copy of the KV cache.
@@ -23,11 +25,17 @@ from dataclasses import dataclass
 
 import torch
 
-from paramem.paraphrase.editgen import acceptable, choose_positions, extend
+from paramem.paraphrase.editgen import acceptable, edit_positions, extend, rank_spans
 from paramem.paraphrase.lexicon import installed
 from paramem.settings import PREFIX, check_number
 
 SUFFIX_TOKENS = 6
+# Words read mostly as prepositions, conjunctions or determiners, which WordNet files under
+# another part of speech only ("except" -> "demur", "before" -> "earlier", "later" -> "after").
+_CLOSED_CLASS = frozenset(
+    "about above across after against along among around before behind below beneath beside besides between "
+    "beyond during except inside instead later like near outside over past round since through throughout "
+    "toward towards under unless until upon whereas whether within without".split())
 
 
 @dataclass
@@ -65,13 +73,28 @@ def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], de
     return first + float(logp.sum())
 
 
-def best_synonym(lm, tokenizer, past, last_logits, word: str, suffix_ids: list[int], original: str,
-                 device, min_share: float, max_drop: float) -> tuple[str, float] | None:
-    """(synonym spelling, score drop in nats) of the best-fitting acceptable synonym of
-    ``word`` here, or None when none is within ``max_drop`` of the original word."""
-    spellings = [s for s in installed().synonyms(word, min_share) if acceptable(s, original)]
-    if not spellings:
-        return None
+def synonym_positions(original: str, knobs: SynonymSettings, seed: int, key: str, round_: int
+                      ) -> list[tuple[int, int, list[str]]]:
+    """(start, end, acceptable synonyms) of the words round ``round_`` looks at, in text order."""
+    wordnet = installed()
+    spans, spellings = [], {}
+    for start, end in edit_positions(original):
+        word = original[start:end]
+        if word in _CLOSED_CLASS:
+            continue
+        found = [w for w in wordnet.synonyms(word, knobs.min_sense_share)
+                 if acceptable(w, original) and not (w.startswith(word) or word.startswith(w))]  # not "journeying"
+        if found:
+            spans.append((start, end))
+            spellings[start] = found
+    lo = round_ * knobs.max_positions
+    return [(s, e, spellings[s]) for s, e in sorted(rank_spans(spans, seed, key)[lo:lo + knobs.max_positions])]
+
+
+def best_synonym(lm, tokenizer, past, last_logits, word: str, spellings: list[str], suffix_ids: list[int],
+                 device, max_drop: float) -> tuple[str, float] | None:
+    """(spelling, score drop in nats) of the best-fitting of ``word``'s synonyms ``spellings``
+    here, or None when none is within ``max_drop`` of the original word."""
 
     def score(w: str) -> float:
         ids = tokenizer(" " + w, add_special_tokens=False)["input_ids"] + suffix_ids
@@ -83,21 +106,23 @@ def best_synonym(lm, tokenizer, past, last_logits, word: str, suffix_ids: list[i
 
 
 def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key: str, k: int, seed: int,
-                       device, knobs: SynonymSettings) -> list[str]:
+                       device, knobs: SynonymSettings, round_: int = 0) -> list[str]:
     """Up to ``k`` copies of ``original``, each with one word replaced by a fitting synonym
     (best fit first)."""
-    positions = choose_positions(original, knobs.max_positions, seed, key)
+    positions = synonym_positions(original, knobs, seed, key, round_)
+    if not positions:
+        return []
     last, past = extend(lm, prompt_ids, None, device)
     fed, found = 0, []  # characters of the original already in the cache; (drop, start, end, word)
-    for start, end in positions:
+    for start, end, spellings in positions:
         cut = len(original[:start].rstrip(" "))  # the word's token carries its leading space
         if cut > fed:
             last, past = extend(lm, tokenizer(original[fed:cut], add_special_tokens=False)["input_ids"], past,
                                  device)
             fed = cut
         suffix_ids = tokenizer(original[end:], add_special_tokens=False)["input_ids"][:SUFFIX_TOKENS]
-        hit = best_synonym(lm, tokenizer, past, last, original[start:end], suffix_ids, original, device,
-                           knobs.min_sense_share, knobs.max_fit_drop)
+        hit = best_synonym(lm, tokenizer, past, last, original[start:end], spellings, suffix_ids, device,
+                           knobs.max_fit_drop)
         if hit is not None:
             found.append((hit[1], start, end, hit[0]))
     found.sort()
@@ -105,9 +130,9 @@ def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key:
 
 
 def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: list[str], k: int, seed: int,
-                  device, tokenizer_kwargs: dict, knobs: SynonymSettings) -> list[list[str]]:
-    """Per prompt, up to ``k`` one-synonym edits of its original; each sample alone."""
+                  device, tokenizer_kwargs: dict, knobs: SynonymSettings, round_: int = 0) -> list[list[str]]:
+    """Per prompt, up to ``k`` one-synonym edits of its original (round ``round_``); each sample alone."""
     with torch.no_grad():
         return [synonym_candidates(lm, tokenizer, tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key, k, seed,
-                                   device, knobs)
+                                   device, knobs, round_)
                 for p, o, key in zip(prompts, originals, keys)]

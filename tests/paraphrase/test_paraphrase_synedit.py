@@ -27,6 +27,15 @@ def test_readings_and_inflections(wordnet):
     assert "stopped" in lexicon.inflect("stop", "ed")
 
 
+def test_spellings_are_ones_wordnet_writes(wordnet):
+    assert wordnet.spellings("omit", "v", "ing") == ["omitting"]  # the rules also give "omiting"
+    assert wordnet.spellings("envelop", "v", "ing") == ["enveloping"]
+    assert set(wordnet.spellings("choose", "v", "ed")) == {"chose", "chosen"}  # irregular, never "choosed"
+    assert wordnet.spellings("go", "v", "s") == ["goes"]
+    assert "goes" in wordnet.synonyms("travels") and "gos" not in wordnet.synonyms("travels")
+    assert "got" in wordnet.synonyms("acquired") and "getted" not in wordnet.synonyms("acquired")
+
+
 def test_strict_synonyms(wordnet):
     assert {"chiefly", "primarily"} <= set(wordnet.synonyms("mainly"))
     assert {"employed", "applied"} <= set(wordnet.synonyms("used"))  # inflection carried over
@@ -67,3 +76,20 @@ def test_candidates_swap_one_word_for_a_synonym_and_ignore_the_batch(bpe_model, 
     liberal = synonym_texts(*args, knobs)
     strict = synonym_texts(*args, SynonymSettings(max_fit_drop=0.0))  # only synonyms at least as likely
     assert all(set(s) <= set(lib) for s, lib in zip(strict, liberal)) and strict != liberal
+
+
+def _changed_word(candidate: str, original: str) -> int:
+    return next(i for i, (a, b) in enumerate(zip(original.split(), candidate.split())) if a != b)
+
+
+def test_rounds_look_at_disjoint_words_and_together_at_all(bpe_model):  # noqa: F811
+    lm, tok = bpe_model
+    prompt, kwargs = [f"Rewrite: {TEXTS[0]}\nRewritten:"], {"add_special_tokens": False}
+    per_round = [[_changed_word(c, TEXTS[0]) for c in synonym_texts(
+        lm, tok, prompt, TEXTS[:1], ["a"], 9, 0, "cpu", kwargs, SynonymSettings(max_fit_drop=1e9, max_positions=1),
+        r)[0]] for r in range(6)]
+    assert all(len(words) <= 1 for words in per_round) and sum(map(bool, per_round)) >= 3
+    flat = [w for words in per_round for w in words]
+    everything = synonym_texts(lm, tok, prompt, TEXTS[:1], ["a"], 99, 0, "cpu", kwargs,
+                               SynonymSettings(max_fit_drop=1e9, max_positions=99))[0]
+    assert sorted(flat) == sorted(_changed_word(c, TEXTS[0]) for c in everything)  # each word once, none missed
