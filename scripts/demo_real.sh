@@ -17,7 +17,7 @@ EXP=$CFG/experiments
 
 fit_unless_model "1/5 paramem fit: SmolLM2-135M, full fine-tune, one pass of the exposure stream (members x 1, 2, 4, 8, 16 among background)" \
   --config "$CFG/fit/smollm2.yaml"
-say "2/5 paramem predict: near-duplicate paraphrases by SmolLM2-135M-Instruct (configs/paraphrase/real.yaml: chat turns, word_edit, re-asks)"
+say "2/5 paramem predict: near-duplicate paraphrases by SmolLM2-135M-Instruct (configs/paraphrase/real.yaml: synonym_edit, re-asks)"
 paramem predict --config "$CFG/paraphrase/real.yaml" --config "$EXP/demo_real/paraphrase.yaml" --run_dir "$RUN_DIR"
 say "3/5 paramem predict: gradient alignment, head scope"
 paramem predict --config "$EXP/base/align.yaml" --config "$EXP/demo_real/align.yaml" --run_dir "$RUN_DIR"

@@ -25,7 +25,7 @@ IDENTITIES = [
      {"group": "wikimia-paraphrased", "job_type": "mia", "tags": ["wikimia", "paraphrased-variant", "baselines"]}),
     (["paraphrase/real.yaml", "experiments/demo_real/paraphrase.yaml"], "predict", "paraphrase",
      {"group": "demo_real", "job_type": "paraphrase",
-      "tags": ["pydocs", "smollm2-135m-instruct", "paraphrase:word_edit"]}),
+      "tags": ["pydocs", "smollm2-135m-instruct", "paraphrase:synonym_edit"]}),
 ]
 
 

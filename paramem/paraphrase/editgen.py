@@ -56,11 +56,15 @@ def edit_positions(original: str) -> list[tuple[int, int]]:
     return spans
 
 
+def rank_spans(spans: list[tuple[int, int]], seed: int, key: str) -> list[tuple[int, int]]:
+    """``spans`` in the order of a hash of (seed, key, index): a sample's own order."""
+    ranked = sorted(range(len(spans)), key=lambda i: uid_seed(f"{key}\x1f{i}", seed))
+    return [spans[i] for i in ranked]
+
+
 def choose_positions(original: str, k: int, seed: int, key: str) -> list[tuple[int, int]]:
     """``k`` distinct edit spans (fewer when the text has fewer), ranked by a hash of (seed, key, index)."""
-    spans = edit_positions(original)
-    ranked = sorted(range(len(spans)), key=lambda i: uid_seed(f"{key}\x1f{i}", seed))
-    return [spans[i] for i in sorted(ranked[:k])]
+    return sorted(rank_spans(edit_positions(original), seed, key)[:k])
 
 
 def _vocab(tokenizer) -> tuple[list[str], torch.Tensor]:

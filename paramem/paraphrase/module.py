@@ -18,7 +18,7 @@ from paramem.paraphrase.cleaning import clean, edit_similarity, normalized
 from paramem.paraphrase.decoding import DecodingSettings
 from paramem.paraphrase.decoding import plan as decoding_plan
 from paramem.paraphrase.fields import split_field
-from paramem.paraphrase.gate import REAL_TEXT_FIELDS, GateSettings, validate
+from paramem.paraphrase.gate import REAL_TEXT_FIELDS, GateSettings, local_similarity, validate
 from paramem.paraphrase.paraphraser import resolve
 from paramem.paraphrase.templates import PromptSettings, load_templates
 from paramem.records import output_record
@@ -98,7 +98,9 @@ class ParaphraseGenerator(PredictStage):
         return {"min_words": self.gate.min_words, "min_semantic_similarity": self.gate.min_semantic_similarity,
                 "edit_similarity_range": list(edit_range) if edit_range else None,
                 "check_entities": self.check_entities, "min_word_similarity": self.gate.min_word_similarity,
-                **{k: getattr(self.gate, k) for k in REAL_TEXT_FIELDS}}
+                **{k: getattr(self.gate, k) for k in REAL_TEXT_FIELDS},
+                **({"min_local_similarity": self.gate.min_local_similarity}
+                   if self.gate.min_local_similarity is not None else {})}
 
     def signature_extra(self) -> dict:
         """Resolved settings (the gate as applied, the chat template) and the prompts
@@ -151,10 +153,11 @@ class ParaphraseGenerator(PredictStage):
             return text, len(ids), False
         return self.tokenizer.decode(ids[:room]), room, True
 
-    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request, originals: list[str]
-                  ) -> list[list[str]]:
+    def _generate(self, prompts: list[str], keys: list[str], n_orig: list[int], request, originals: list[str],
+                  round_: int) -> list[list[str]]:
         """One generate call; returns ``num_return_sequences`` decoded texts per prompt
-        (word_edit: up to that many edited copies of each prompt's original)."""
+        (word_edit: up to that many edited copies of each prompt's original; synonym_edit:
+        every fitting edit of the round's places)."""
         if self.settings.mode == "word_edit":
             from paramem.paraphrase import editgen
 
@@ -164,9 +167,8 @@ class ParaphraseGenerator(PredictStage):
         if self.settings.mode == "synonym_edit":
             from paramem.paraphrase import synedit
 
-            return synedit.synonym_texts(self.lm, self.tokenizer, prompts, originals, keys,
-                                         request.num_return_sequences, self.settings.seed, self.device,
-                                         self._tokenizer_kwargs(), self.settings.synonyms)
+            return synedit.synonym_texts(self.lm, self.tokenizer, prompts, originals, keys, self.settings.seed,
+                                         self.device, self._tokenizer_kwargs(), self.settings.synonyms, round_)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,
@@ -180,7 +182,9 @@ class ParaphraseGenerator(PredictStage):
         prompts, keys, n_orig, owners, originals = [], [], [], [], []
         for req in self.requests:
             template = self.templates[req.template_index]
-            key_name = template.name if round_ == 0 else f"{template.name}\x1fround{round_}"
+            # synonym_edit's rounds split one order of words instead (synedit.py).
+            fresh_key = round_ and self.settings.mode != "synonym_edit"
+            key_name = f"{template.name}\x1fround{round_}" if fresh_key else template.name
             for i, s in enumerate(batch):
                 text, n_tok, cut = self._fit_text(splits[i].body, text_ids[i], template)
                 truncated[i] |= cut
@@ -189,7 +193,7 @@ class ParaphraseGenerator(PredictStage):
                 n_orig.append(n_tok)
                 originals.append(text)
                 owners.append((i, template.name))
-        outputs = self._generate(prompts, keys, n_orig, self.requests[0], originals)
+        outputs = self._generate(prompts, keys, n_orig, self.requests[0], originals, round_)
         for (i, name), texts in zip(owners, outputs):
             candidates[i].extend((name, t) for t in texts)
         return candidates
@@ -233,6 +237,8 @@ class ParaphraseGenerator(PredictStage):
             pairs = [(f.body, c) for f, cands in zip(splits, cleaned) for _, c in cands if c.strip()]
             sims = self.similarity().pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else []
         sim_iter = iter(sims)
+        local_iter = iter(local_similarity([c for _, c in pairs], [a for a, _ in pairs], self.similarity())
+                          if gate.min_local_similarity is not None else [])
         check_entities = self.check_entities
         prompt_texts = {t.name: self._prompt_texts(t) for t in self.templates}
         for field, cands, out, valid_bodies in zip(splits, cleaned, paras, seen_valid):
@@ -241,10 +247,11 @@ class ParaphraseGenerator(PredictStage):
                 # Similarities compare the rewritten field with the original field: the
                 # verbatim rest of a QA text would otherwise inflate both.
                 sim = next(sim_iter) if gate.semantic_similarity and body.strip() else None
+                local = next(local_iter) if gate.min_local_similarity is not None and body.strip() else None
                 edit = edit_similarity(body, field.body)
                 valid, reason = validate(body, field.body, gate.min_words, gate.min_semantic_similarity, sim,
                                          gate.edit_range, check_entities, edit, gate.min_word_similarity,
-                                         prompt_texts[name], gate)
+                                         prompt_texts[name], gate, local)
                 if valid and normalized(body) in seen:
                     valid, reason = False, "duplicate"
                 elif valid and len(seen) >= self.settings.num_paraphrases:
@@ -254,6 +261,8 @@ class ParaphraseGenerator(PredictStage):
                 text, loss_start = field.join(body)
                 para = {"text": text, "valid": valid, "reason": reason, "similarity": sim, "edit_similarity": edit,
                         "template": name}
+                if gate.min_local_similarity is not None:
+                    para["local_similarity"] = local
                 if loss_start is not None:
                     para["loss_start_char"] = loss_start
                 if self.reask_rounds:

@@ -36,13 +36,13 @@ def words(text: str) -> list[str]:
 
 
 def negations(text: str) -> Counter:
-    """How often each negation word occurs (``n't`` contractions counted as ``not``)."""
+    """How often each negation word occurs (``n't`` contractions and "cannot" counted as ``not``)."""
     found = Counter()
     for w in words(text):
-        if w in NEGATIONS:
-            found[w] += 1
-        elif w.endswith(("n't", "n\u2019t")):
+        if w == "cannot" or w.endswith(("n't", "n\u2019t")):
             found["not"] += 1
+        elif w in NEGATIONS:
+            found[w] += 1
     return found
 
 
@@ -86,6 +86,17 @@ def changed_spans(candidate: str, original: str) -> list[int]:
     words inserted) per non-equal opcode."""
     ops = difflib.SequenceMatcher(a=words(original), b=words(candidate), autojunk=False).get_opcodes()
     return [max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
+
+
+def local_windows(candidate: str, original: str, width: int) -> list[tuple[str, str]]:
+    """(original piece, candidate piece) around each changed place of the whitespace-token
+    diff: the changed tokens with ``width`` tokens on each side. A one-word change leaves a
+    whole-text embedding at ~0.99 whatever it did; its neighbourhood shows whether the
+    sense survived ("the current global and local names" vs "... world and local names")."""
+    a, b = original.split(), candidate.split()
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    return [(" ".join(a[max(0, i1 - width):i2 + width]), " ".join(b[max(0, j1 - width):j2 + width]))
+            for tag, i1, i2, j1, j2 in ops if tag != "equal"]
 
 
 def too_many_edits(candidate: str, original: str, max_spans: int | None, max_span_words: int | None) -> bool:

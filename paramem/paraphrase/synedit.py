@@ -1,19 +1,26 @@
-"""The ``synonym_edit`` decoding mode: one word replaced by a WordNet synonym the model finds fitting.
+"""The ``synonym_edit`` decoding mode: one word or phrase replaced by an equivalent that fits.
 
 ``word_edit`` lets the model propose the new word, and a 135M model proposes related words
-more often than synonyms ("optional" -> "required"). Here the words come from WordNet
-(paramem.paraphrase.lexicon: strict synonyms of a word's dominant sense) and the model only
-judges fit: for each candidate position it scores the original word and each synonym
-spelling, each followed by the original's next ``SUFFIX_TOKENS`` tokens, as log-probability
-given the prompt and the original up to that word. A synonym is kept when its score is at
-most ``max_drop`` nats below the original word's (a word of the wrong part of speech or
-sense reads badly: "the object's ascribes"); per position the best-scoring one. The K
-candidates are the best-scoring positions among ``max_positions`` chosen by a hash of
-(seed, key, index), so a re-ask round (another key) looks at other words, and a sample's
-candidates depend on (model, prompt, original, seed, key) only, never on its batch.
+more often than synonyms ("optional" -> "required"). Here the replacements come from
+WordNet (paramem.paraphrase.lexicon: strict synonyms of a word's dominant sense) and from
+a table of equivalent phrasings (paramem.paraphrase.phrasebook: contractions, "for
+example" <-> "for instance", ...), and the model only judges fit: at each place it scores
+the original and each replacement, each followed by the original's next ``SUFFIX_TOKENS``
+tokens, as log-probability given the text before it (the text alone, after the BOS token:
+``synonym_texts``). A replacement is kept when its score is at most ``max_fit_drop`` nats
+below the original's; per place the best-scoring one. Skipped: closed-class words WordNet
+misfiles, another form of the same stem, and a word right after a code token (its
+technical sense). Whether the meaning survived is the gate's to judge (its local MiniLM
+check, ``gate.min_local_similarity``, is what catches a wrong sense: "global" -> "world").
 
-Cost per sample: one pass over prompt + original, in pieces split at the chosen positions,
-plus one forward of a few tokens per scored spelling on a copy of the KV cache.
+Places looked at: in an order of a hash of (seed, key, index); round r (0 first, then the
+re-ask rounds) takes the r-th slice of ``max_positions`` of that order, so no round looks
+at a place another one did. A round returns every fitting candidate, best fit first (the
+stage counts the first K valid ones; later valid ones are ``surplus``). A sample's
+candidates depend on (model, original, seed, key, round) only, never on its batch.
+
+Cost per sample and round: one pass over the original, in pieces split at the chosen
+places, plus one forward of a few tokens per scored replacement on a copy of the KV cache.
 """
 
 from __future__ import annotations
@@ -23,11 +30,25 @@ from dataclasses import dataclass
 
 import torch
 
-from paramem.paraphrase.editgen import acceptable, choose_positions, extend
+from paramem.io import InputError
+from paramem.paraphrase.editgen import acceptable, edit_positions, extend, rank_spans
 from paramem.paraphrase.lexicon import installed
+from paramem.paraphrase.phrasebook import phrase_sites
+from paramem.paraphrase.realtext import protected_tokens
 from paramem.settings import PREFIX, check_number
 
 SUFFIX_TOKENS = 6
+# A synonym sharing this many first letters with the word is another form of it.
+STEM_CHARS = 5
+# Words read mostly as prepositions, conjunctions or determiners, which WordNet files under
+# another part of speech only ("except" -> "demur", "before" -> "earlier", "later" -> "after").
+_CLOSED_CLASS = frozenset(
+    "about above across after against along among around before behind below beneath beside besides between "
+    "beyond during except inside instead later like near outside over past round since through throughout "
+    "toward towards under unless until upon whereas whether within without".split())
+# Never a replacement: WordNet files "but" under "simply" (sense "merely"), where a reader
+# sees a conjunction ("simply because" -> "but because").
+_NOT_REPLACEMENTS = _CLOSED_CLASS | frozenset("and but for nor or so yet as than then".split())
 
 
 @dataclass
@@ -40,17 +61,22 @@ class SynonymSettings:
         max_fit_drop: >= 0 nats: how much less likely (the word and the original's next 6
             tokens, given the prompt and the text before it) a synonym may be than the original word.
         max_positions: >= 1: words looked at per sample and round (hash-chosen), the cost bound.
+        phrasebook: also swap the fixed equivalent phrasings of paramem.paraphrase.phrasebook
+            (contractions, "for example" <-> "for instance", ...), scored and filtered alike.
     """
 
     min_sense_share: float = 0.5
-    max_fit_drop: float = 4.0
+    max_fit_drop: float = 10.0
     max_positions: int = 12
+    phrasebook: bool = True
 
     def __post_init__(self):
         key = f"{PREFIX}.decoding.synonyms"
         check_number(f"{key}.min_sense_share", self.min_sense_share, 0, 1)
         check_number(f"{key}.max_fit_drop", self.max_fit_drop, 0)
         check_number(f"{key}.max_positions", self.max_positions, 1, integer=True)
+        if not isinstance(self.phrasebook, bool):
+            raise InputError(f"{key}.phrasebook is {self.phrasebook!r}: it must be true or false")
 
 
 def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], device) -> float:
@@ -65,13 +91,50 @@ def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], de
     return first + float(logp.sum())
 
 
-def best_synonym(lm, tokenizer, past, last_logits, word: str, suffix_ids: list[int], original: str,
-                 device, min_share: float, max_drop: float) -> tuple[str, float] | None:
-    """(synonym spelling, score drop in nats) of the best-fitting acceptable synonym of
-    ``word`` here, or None when none is within ``max_drop`` of the original word."""
-    spellings = [s for s in installed().synonyms(word, min_share) if acceptable(s, original)]
-    if not spellings:
-        return None
+def related_forms(a: str, b: str) -> bool:
+    """Two forms of one stem ("journey" / "journeying", "maximal" / "maximum", "execution" /
+    "executing"): WordNet lists some as synonyms, but the swap changes the word's form or
+    its precise sense, not its wording."""
+    return a[:STEM_CHARS] == b[:STEM_CHARS] or a.startswith(b) or b.startswith(a)
+
+
+def names_a_code_thing(text: str, start: int) -> bool:
+    """Whether the word at ``start`` follows a protected token that is not a possessive: a
+    compound with code or a name ("ZipInfo instance", "'bytes' object") uses the word in
+    its technical sense, which WordNet does not know ("instance" -> "case")."""
+    before = text[:start].split()
+    if not before or before[-1].endswith(("'s", "\u2019s")):
+        return False
+    return bool(protected_tokens(before[-1]))
+
+
+def synonym_positions(original: str, knobs: SynonymSettings, seed: int, key: str, round_: int
+                      ) -> list[tuple[int, int, list[str]]]:
+    """(start, end, replacements) of the words and phrases round ``round_`` looks at, in text order."""
+    wordnet = installed()
+    spans, spellings = [], {}
+    if knobs.phrasebook:
+        for site in phrase_sites(original):
+            spans.append((site.start, site.end))
+            spellings[site.start] = [site.replacement]
+    for start, end in edit_positions(original):
+        word = original[start:end]
+        if (word in _CLOSED_CLASS or any(s <= start < e or start <= s < end for s, e in spans)
+                or names_a_code_thing(original, start)):
+            continue
+        found = [w for w in wordnet.synonyms(word, knobs.min_sense_share)
+                 if acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)]
+        if found:
+            spans.append((start, end))
+            spellings[start] = found
+    lo = round_ * knobs.max_positions
+    return [(s, e, spellings[s]) for s, e in sorted(rank_spans(spans, seed, key)[lo:lo + knobs.max_positions])]
+
+
+def best_synonym(lm, tokenizer, past, last_logits, word: str, spellings: list[str], suffix_ids: list[int],
+                 device, max_drop: float) -> tuple[str, float] | None:
+    """(spelling, score drop in nats) of the best-fitting of ``word``'s synonyms ``spellings``
+    here, or None when none is within ``max_drop`` of the original word."""
 
     def score(w: str) -> float:
         ids = tokenizer(" " + w, add_special_tokens=False)["input_ids"] + suffix_ids
@@ -82,32 +145,47 @@ def best_synonym(lm, tokenizer, past, last_logits, word: str, suffix_ids: list[i
     return (best, drop) if drop <= max_drop else None
 
 
-def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key: str, k: int, seed: int,
-                       device, knobs: SynonymSettings) -> list[str]:
-    """Up to ``k`` copies of ``original``, each with one word replaced by a fitting synonym
-    (best fit first)."""
-    positions = choose_positions(original, knobs.max_positions, seed, key)
+def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key: str, seed: int,
+                       device, knobs: SynonymSettings, round_: int = 0) -> list[str]:
+    """Copies of ``original`` with one word or phrase of round ``round_``'s places replaced
+    by a fitting equivalent, best fit first."""
+    positions = synonym_positions(original, knobs, seed, key, round_)
+    if not positions:
+        return []
     last, past = extend(lm, prompt_ids, None, device)
     fed, found = 0, []  # characters of the original already in the cache; (drop, start, end, word)
-    for start, end in positions:
+    for start, end, spellings in positions:
         cut = len(original[:start].rstrip(" "))  # the word's token carries its leading space
         if cut > fed:
             last, past = extend(lm, tokenizer(original[fed:cut], add_special_tokens=False)["input_ids"], past,
                                  device)
             fed = cut
         suffix_ids = tokenizer(original[end:], add_special_tokens=False)["input_ids"][:SUFFIX_TOKENS]
-        hit = best_synonym(lm, tokenizer, past, last, original[start:end], suffix_ids, original, device,
-                           knobs.min_sense_share, knobs.max_fit_drop)
+        hit = best_synonym(lm, tokenizer, past, last, original[start:end], spellings, suffix_ids, device,
+                           knobs.max_fit_drop)
         if hit is not None:
             found.append((hit[1], start, end, hit[0]))
     found.sort()
-    return [original[:s] + w + original[e:] for _, s, e, w in found[:k]]
+    return [original[:s] + w + original[e:] for _, s, e, w in found]
 
 
-def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: list[str], k: int, seed: int,
-                  device, tokenizer_kwargs: dict, knobs: SynonymSettings) -> list[list[str]]:
-    """Per prompt, up to ``k`` one-synonym edits of its original; each sample alone."""
+def text_start(tokenizer) -> list[int] | None:
+    """What the text is scored after: the tokenizer's BOS token, else its EOS (a document
+    boundary), else None."""
+    for token_id in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if token_id is not None:
+            return [token_id]
+    return None
+
+
+def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: list[str], seed: int,
+                  device, tokenizer_kwargs: dict, knobs: SynonymSettings, round_: int = 0) -> list[list[str]]:
+    """Per prompt, the one-place edits of its original that fit (round ``round_``); each sample alone.
+    Fit is judged on the text alone (after ``text_start``): after a paraphrase prompt, which
+    holds the original, the model copies it and every other word loses ~6-10 nats whatever
+    its fit. The prompt is used only by a tokenizer with neither BOS nor EOS."""
+    start = text_start(tokenizer)
     with torch.no_grad():
-        return [synonym_candidates(lm, tokenizer, tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key, k, seed,
-                                   device, knobs)
+        return [synonym_candidates(lm, tokenizer, start or tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key,
+                                   seed, device, knobs, round_)
                 for p, o, key in zip(prompts, originals, keys)]

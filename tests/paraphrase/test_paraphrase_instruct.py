@@ -125,9 +125,9 @@ def test_reask_rounds_until_k_distinct_valid_and_no_further(chat_dir, monkeypatc
     }
     calls = []
 
-    def fake_generate(prompts, keys, n_orig, request, originals):
+    def fake_generate(prompts, keys, n_orig, request, originals, rnd):
         uids = {k.split("\x1f")[0] for k in keys}
-        rnd = int(keys[0].rsplit("round", 1)[1]) if "round" in keys[0] else 0
+        assert all(k.endswith(f"round{rnd}") for k in keys) if rnd else "round" not in keys[0]
         calls.append((sorted(uids), rnd))
         return [[answers[(k.split("\x1f")[0], rnd)][n % 3]] for n, k in enumerate(keys)]
 

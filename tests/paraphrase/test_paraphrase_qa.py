@@ -54,7 +54,7 @@ def _paraphrase_record(tiny_dir, field, rewrites, monkeypatch):
     stage = ParaphraseGenerator(model=str(tiny_dir), prompt={"templates": "compact", "field": field},
                                 gate={"semantic_similarity": False, "min_semantic_similarity": None})
     stage.setup("predict")
-    monkeypatch.setattr(stage, "_generate", lambda prompts, keys, n, req, originals: [list(rewrites) for _ in prompts])
+    monkeypatch.setattr(stage, "_generate", lambda prompts, keys, n, req, originals, round_: [list(rewrites) for _ in prompts])
     return stage.process([QA])[0]
 
 

@@ -27,9 +27,20 @@ def test_readings_and_inflections(wordnet):
     assert "stopped" in lexicon.inflect("stop", "ed")
 
 
+def test_spellings_are_ones_wordnet_writes(wordnet):
+    assert wordnet.spellings("omit", "v", "ing") == ["omitting"]  # the rules also give "omiting"
+    assert wordnet.spellings("envelop", "v", "ing") == ["enveloping"]
+    assert set(wordnet.spellings("choose", "v", "ed")) == {"chose", "chosen"}  # irregular, never "choosed"
+    assert wordnet.spellings("go", "v", "s") == ["goes"]
+    assert "goes" in wordnet.synonyms("travels") and "gos" not in wordnet.synonyms("travels")
+    assert {"chose", "chosen"} <= set(wordnet.synonyms("selected")) and "choosed" not in wordnet.synonyms("selected")
+
+
 def test_strict_synonyms(wordnet):
     assert {"chiefly", "primarily"} <= set(wordnet.synonyms("mainly"))
-    assert {"employed", "applied"} <= set(wordnet.synonyms("used"))  # inflection carried over
+    assert {"employed", "utilized"} <= set(wordnet.synonyms("used"))  # inflection carried over
+    assert "applied" not in wordnet.synonyms("used")  # "apply" is mostly read in other senses
+    assert "hold" not in wordnet.synonyms("keep")
     assert "start" in wordnet.synonyms("begin")
     assert wordnet.synonyms("function") == []  # first sense 'mapping' is under half its uses
     assert "big" in wordnet.synonyms("large", 0.5) and wordnet.synonyms("large", 1.0) == []
@@ -54,8 +65,8 @@ def test_candidates_swap_one_word_for_a_synonym_and_ignore_the_batch(bpe_model, 
     prompts = [f"Rewrite: {t}\nRewritten:" for t in TEXTS]
     keys = ["a", "b"]
     knobs = SynonymSettings(max_fit_drop=1e9)
-    together = synonym_texts(lm, tok, prompts, TEXTS, keys, 3, 0, "cpu", {"add_special_tokens": False}, knobs)
-    alone = [synonym_texts(lm, tok, [p], [t], [k], 3, 0, "cpu", {"add_special_tokens": False}, knobs)[0]
+    together = synonym_texts(lm, tok, prompts, TEXTS, keys, 0, "cpu", {"add_special_tokens": False}, knobs)
+    alone = [synonym_texts(lm, tok, [p], [t], [k], 0, "cpu", {"add_special_tokens": False}, knobs)[0]
              for p, t, k in zip(prompts, TEXTS, keys)]
     assert together == alone and all(together)
     for original, cands in zip(TEXTS, together):
@@ -63,7 +74,36 @@ def test_candidates_swap_one_word_for_a_synonym_and_ignore_the_batch(bpe_model, 
             assert changed_spans(c, original) == [1]
             old, new = [w for w in zip(original.split(), c.split()) if w[0] != w[1]][0]
             assert new in wordnet.synonyms(old)
-    args = (lm, tok, prompts, TEXTS, keys, 20, 0, "cpu", {"add_special_tokens": False})
+    args = (lm, tok, prompts, TEXTS, keys, 0, "cpu", {"add_special_tokens": False})
     liberal = synonym_texts(*args, knobs)
     strict = synonym_texts(*args, SynonymSettings(max_fit_drop=0.0))  # only synonyms at least as likely
     assert all(set(s) <= set(lib) for s, lib in zip(strict, liberal)) and strict != liberal
+
+
+def _changed_word(candidate: str, original: str) -> int:
+    return next(i for i, (a, b) in enumerate(zip(original.split(), candidate.split())) if a != b)
+
+
+def test_rounds_look_at_disjoint_words_and_together_at_all(bpe_model):  # noqa: F811
+    lm, tok = bpe_model
+    prompt, kwargs = [f"Rewrite: {TEXTS[0]}\nRewritten:"], {"add_special_tokens": False}
+    per_round = [[_changed_word(c, TEXTS[0]) for c in synonym_texts(
+        lm, tok, prompt, TEXTS[:1], ["a"], 0, "cpu", kwargs, SynonymSettings(max_fit_drop=1e9, max_positions=1),
+        r)[0]] for r in range(6)]
+    assert all(len(words) <= 1 for words in per_round) and sum(map(bool, per_round)) >= 3
+    flat = [w for words in per_round for w in words]
+    everything = synonym_texts(lm, tok, prompt, TEXTS[:1], ["a"], 0, "cpu", kwargs,
+                               SynonymSettings(max_fit_drop=1e9, max_positions=99))[0]
+    assert sorted(flat) == sorted(_changed_word(c, TEXTS[0]) for c in everything)  # each word once, none missed
+
+
+def test_fit_is_judged_on_the_text_alone(bpe_model):  # noqa: F811
+    """After a prompt holding the original the model copies it: the prompt must not change the scores."""
+    from paramem.paraphrase.synedit import text_start
+
+    lm, tok = bpe_model
+    assert text_start(tok) is not None
+    kwargs, knobs = {"add_special_tokens": False}, SynonymSettings(max_fit_drop=1e9)
+    plain = synonym_texts(lm, tok, ["Rewrite:"], TEXTS[:1], ["a"], 0, "cpu", kwargs, knobs)
+    other = synonym_texts(lm, tok, [f"Rewrite: {TEXTS[0]}\nRewritten:"], TEXTS[:1], ["a"], 0, "cpu", kwargs, knobs)
+    assert plain == other and plain[0]
