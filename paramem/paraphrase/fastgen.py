@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from paramem.paraphrase import fastcompile, fastsearch
+from paramem.paraphrase import fastcompile, fastloop, fastsearch
 from paramem.paraphrase.decoding import trim_generated
 from paramem.paraphrase.fastlm import StaticCacheLM, unsupported_reason
 from paramem.paraphrase.processors import uid_seed
@@ -73,6 +73,8 @@ def _run_bucket(lm, settings, enc: dict, keys: list[str], lo: list[int], hi: lis
     procs = fastsearch.FusedProcessors(settings, per_row(lo), per_row(hi), eos_ids, keys_t, replica, beam,
                                        ids.repeat_interleave(factor, dim=0), mask.repeat_interleave(factor, dim=0),
                                        logits.shape[1])
+    if fastloop.applies(settings, beam, dev):  # one compiled call per step
+        return fastloop.greedy(cache, logits, procs, n_new, pad_id)
     if not beam:
         return fastsearch.greedy(cache, logits, procs, n_new, eos_ids, pad_id)
     fill = pad_id if pad_id != 0 else eos_ids[0]  # HF's fill value for unfinished slots

@@ -228,10 +228,14 @@ class StaticCacheLM:
                 return self.step_eager(tokens)
         return self._graph.replay(tokens, self.length)
 
-    def step_eager(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self._lean is None:  # after prefill: it reads the prompt's padding
+    def lean(self) -> LeanStep:
+        """The CPU decode step, prepared on first use (after prefill: it reads the prompt's padding)."""
+        if self._lean is None:
             self._lean = LeanStep(self)
-        return self._lean(self, tokens)
+        return self._lean
+
+    def step_eager(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.lean()(self, tokens)
 
 
 class _DecodeGraph:

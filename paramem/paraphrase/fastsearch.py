@@ -95,7 +95,7 @@ class FusedProcessors:
         if vals is None and k == vocab and s.top_p == 1.0:
             vals = scores
         if vals is None:
-            vals, ids = self._top_k_top_p(scores, k, keep)
+            vals, ids = top_k_top_p(scores, k, keep, s.top_p)
         if self.beam:
             vals = torch.log_softmax(vals, dim=-1)
         # step as a tensor: a compiled copy would specialise on an int (one compile per step)
@@ -107,20 +107,6 @@ class FusedProcessors:
         if self.beam and step > 0:
             out = out - self.taken[:, None]
         return out, ids, noise
-
-    def _top_k_top_p(self, scores: torch.Tensor, k: int, keep: int):
-        """HF's top-k then top-p on the k best: (values (rows, m) descending, their ids)."""
-        s = self.s
-        vals, ids = scores.topk(k, dim=-1)  # (rows, k), descending
-        if s.top_p < 1.0:
-            cum = vals.flip(-1).softmax(dim=-1).cumsum(dim=-1)  # ascending order, as HF's top-p
-            drop = cum <= (1 - s.top_p)
-            drop[..., -keep:] = False
-            drop = drop.flip(-1)  # a suffix of the descending order
-            vals = vals.masked_fill(drop, float("-inf"))
-            m = int((~drop).sum(dim=-1).max())
-            vals, ids = vals[:, :m], ids[:, :m]
-        return vals, ids
 
     def advance(self, tokens: torch.Tensor, step: int, rows: torch.Tensor | None = None,
                 noise: torch.Tensor | None = None) -> None:
@@ -134,6 +120,20 @@ class FusedProcessors:
         if self.seen is not None:
             self.seen.scatter_(1, tokens[:, None], True)
         self.taken = noise
+
+
+def top_k_top_p(scores: torch.Tensor, k: int, keep: int, top_p: float):
+    """HF's top-k then top-p on the k best: (values (rows, m) descending, their ids)."""
+    vals, ids = scores.topk(k, dim=-1)  # (rows, k), descending
+    if top_p < 1.0:
+        cum = vals.flip(-1).softmax(dim=-1).cumsum(dim=-1)  # ascending order, as HF's top-p
+        drop = cum <= (1 - top_p)
+        drop[..., -keep:] = False
+        drop = drop.flip(-1)  # a suffix of the descending order
+        vals = vals.masked_fill(drop, float("-inf"))
+        m = int((~drop).sum(dim=-1).max())
+        vals, ids = vals[:, :m], ids[:, :m]
+    return vals, ids
 
 
 def _noise_bits(base: torch.Tensor, step: torch.Tensor, prefix_total: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -51,7 +51,13 @@ def prefix_terms(tokens: torch.Tensor, start: int = 0) -> torch.Tensor:
     Position-dependent mixing makes the (commutative) sum order-sensitive; terms are < 2^32,
     so an int64 running sum cannot overflow for any realistic length."""
     pos = torch.arange(start, start + tokens.shape[1], dtype=torch.int64, device=tokens.device)  # (t,)
-    return _fmix(_mul32(tokens & _M32, 0x9E3779B1) ^ _fmix(pos + 0x3C6EF372)[None, :])
+    return prefix_term_at(tokens, pos[None, :])
+
+
+def prefix_term_at(tokens: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """prefix_terms of tokens at generated positions pos (broadcast; pos may be a 0-d tensor,
+    so a compiled decode step does not specialise on the step)."""
+    return _fmix(_mul32(tokens & _M32, 0x9E3779B1) ^ _fmix(pos + 0x3C6EF372))
 
 
 def finish_prefix(total: torch.Tensor) -> torch.Tensor:

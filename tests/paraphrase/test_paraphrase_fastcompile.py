@@ -72,11 +72,17 @@ def test_compiled_equals_eager(fresh, lm):
 
 
 @pytest.mark.parametrize("settings", [DecodingSettings("beam_single_prompt", num_beams=3),
-                                      DecodingSettings("beam_single_prompt", num_beams=4, soft_sampling=True)],
-                         ids=["beam", "beam_soft"])
+                                      DecodingSettings("beam_single_prompt", num_beams=4, soft_sampling=True),
+                                      DecodingSettings("greedy_Nprompts"),
+                                      DecodingSettings("nucleus_Nprompts"),
+                                      DecodingSettings("nucleus_Nprompts", top_p=1.0, repetition_penalty=1.3),
+                                      DecodingSettings("nucleus_Nprompts", top_p=0.3, temperature=2.0)],
+                         ids=["beam", "beam_soft", "greedy", "nucleus", "nucleus_penalty", "nucleus_sorted"])
 def test_compiled_variant_equals_hf_uncompiled(fresh, lm, settings):
     """The compiled step's code (multiply-and-sum attention read through beam back-pointers,
-    no cache reorder) run eagerly, so it is checked against HF without compile time."""
+    no cache reorder; without beams, fastloop's one call per step with the processors inside)
+    run eagerly, so it is checked against HF without compile time. nucleus_sorted: top-p 0.3
+    drops more than the low tail holds, so the full sort runs."""
     fresh.setattr(torch, "compile", lambda fn, **_: fn)
     fresh.setenv("PARAMEM_FAST_COMPILE", "on")
     fast = paraphrase(lm, settings, ["b", "a", "c"])
