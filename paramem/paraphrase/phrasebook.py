@@ -31,9 +31,12 @@ _PAIRS: list[tuple[str, str, bool]] = [
     ("amongst", "among", False), ("whilst", "while", False), ("is able to", "can", False),
     ("are able to", "can", False), ("because of", "due to", False), ("such as", "like", False),
     ("e.g.", "for example", False), ("i.e.", "that is", False), ("each", "every", True),
+    ("he is", "he's", True), ("she is", "she's", True), ("prior to", "before", False),
+    ("in spite of", "despite", False), ("despite", "in spite of", False), ("a variety of", "various", True),
 ]
-# Matches that do not mean the same after the swap: "each of" / "each other" ("every of").
-_EXCEPT_AFTER = {"each": ("of", "other")}
+# Matches that do not mean the same after the swap: "each of" / "each other" ("every of"),
+# "a variety of the ..." ("various the").
+_EXCEPT_AFTER = {"each": ("of", "other"), "a variety of": ("the", "these", "those", "his", "her", "their")}
 
 
 @dataclass(frozen=True)

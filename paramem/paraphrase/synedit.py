@@ -57,9 +57,10 @@ class SynonymSettings:
 
     Args:
         min_sense_share: in [0, 1]: a word is replaced only when its most frequent WordNet
-            sense is at least this share of the word form's tagged uses (lexicon.py).
-        max_fit_drop: >= 0 nats: how much less likely (the word and the original's next 6
-            tokens, given the prompt and the text before it) a synonym may be than the original word.
+            sense is at least this share of the word form's tagged uses, and the synonym's
+            share of its own in that sense too (lexicon.py).
+        max_fit_drop: >= 0 nats: how much less likely (the replacement and the original's next
+            6 tokens, given the text before it) a replacement may be than the original.
         max_positions: >= 1: words looked at per sample and round (hash-chosen), the cost bound.
         phrasebook: also swap the fixed equivalent phrasings of paramem.paraphrase.phrasebook
             (contractions, "for example" <-> "for instance", ...), scored and filtered alike.

@@ -76,6 +76,9 @@ def test_phrase_sites():
     other = "Do it, whereas they're done."
     assert {other[s.start:s.end]: s.replacement for s in phrase_sites(other)} == {"whereas": "while",
                                                                                "they're": "they are"}
+    third = "Written prior to 1990, she is known for a variety of genres and a variety of the books."
+    assert {third[s.start:s.end]: s.replacement for s in phrase_sites(third)} == {
+        "prior to": "before", "she is": "she's", "a variety of": "various"}  # not "various the books"
     assert not negation_changed("it can't stop", "it cannot stop")  # the gate counts both as "not"
 
 
