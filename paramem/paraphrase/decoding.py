@@ -7,8 +7,9 @@ K = num_paraphrases.
 - beam_Nprompts:      K templates, beam search, best beam of each.
 - nucleus_Nprompts:   K templates, nucleus sampling.
 - word_edit:          1 template, K copies of the original, one model-proposed word replaced in each (editgen.py).
-- synonym_edit:       1 template, K copies of the original, one word replaced by a WordNet synonym
-                      the model finds fitting in each (synedit.py, lexicon.py).
+- synonym_edit:       every fitting copy of the original with one word or phrase replaced by a
+                      WordNet synonym or an equivalent phrasing, the model judging fit on the
+                      text alone (synedit.py, lexicon.py, phrasebook.py); the stage keeps K.
 
 ``do_sample`` is always False: sampling is Gumbel noise from processors.GumbelNoise, so a
 sample's paraphrases depend on (seed, uid) only, never on its batch neighbours.
