@@ -50,9 +50,10 @@ def active() -> bool:
     return m == "on" or (m == "auto" and _state["work"] >= AUTO_AFTER)
 
 
-def _rows_dynamic(args) -> None:
+def mark_rows_dynamic(args) -> None:
     """Mark every tensor's dim 0 (cache rows, batch rows) symbolic from the first compile:
-    buckets differ in rows, and each new row count would otherwise cost a recompile."""
+    buckets differ in rows, and each new row count would otherwise cost a recompile. call()
+    marks its arguments; a caller marks the tensors its arguments hold as attributes."""
     import torch
 
     for x in args:
@@ -80,7 +81,7 @@ def call(name: str, fn, *args, eager=None):
         # No size/stride asserts on the inputs inside the compiled code: Dynamo's guards
         # already check them, and at ~40 inputs per decode step they cost ~20-40 us per call.
         compiled = _compiled[name] = torch.compile(fn, options=_OPTIONS)
-    _rows_dynamic(args)
+    mark_rows_dynamic(args)
     try:
         return compiled(*args)
     except Exception as e:  # noqa: BLE001 - any compile failure: eager gives the same results

@@ -61,9 +61,9 @@ def _run_bucket(lm, settings, enc: dict, keys: list[str], lo: list[int], hi: lis
     factor = max(request.num_beams, request.num_return_sequences)
     rows, n_new = n * factor, max(hi) + 1  # +1: the slot of the forced EOS
     fastcompile.note_work(rows * n_new)  # PARAMEM_FAST_COMPILE=auto compiles after enough of it
-    cache = StaticCacheLM(lm, rows, p + n_new)
-    logits = cache.prefill(ids, mask, factor)
     beam = request.num_beams > 1
+    cache = StaticCacheLM(lm, rows, p + n_new + fastloop.slack(settings, beam, dev))
+    logits = cache.prefill(ids, mask, factor)
 
     def per_row(v):
         return torch.tensor(v, dtype=torch.int64, device=dev).repeat_interleave(factor)

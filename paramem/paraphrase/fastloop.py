@@ -1,10 +1,13 @@
-"""Greedy search and sampling (no beams) with one compiled call per decode step (CPU).
+"""Greedy search and sampling (no beams) with STEPS decode steps per compiled call (CPU).
 
 Why: with fastcompile active, fastsearch.greedy's step was a compiled model step plus, per
 step, a second compiled call (the noise hash) and ~10-25 eager ops (processors, argmax,
 the finished-row bookkeeping), each paying dispatch or Dynamo's per-call wrapper (bench/RESULTS.md,
-"Fast decoder"). Here one compiled function feeds the previous token, runs the model step,
-applies the processors and picks the next token. The values are fastsearch's:
+"Fast decoder"). Here one compiled function runs STEPS steps unrolled, each feeding the
+previous token, running the model step, applying the processors and picking the next token;
+the host checks "all rows finished" between calls and keeps the tokens up to the step where
+they did, so the extra steps of the last call change nothing (their keys land in STEPS - 1
+spare cache positions, ``slack``). The values are fastsearch's:
 - the length window and repetition penalty as tensor ops on a 0-d step tensor (no
   specialisation on the step; the penalty's factor is a tensor, so ``x / p`` is not turned
   into ``x * (1 / p)``);
@@ -57,6 +60,13 @@ def _(bits):
     return torch.empty_like(bits, dtype=torch.float64)
 
 
+# Decode steps per compiled call: Dynamo's guards and the runtime wrapper are paid once per
+# call. Measured (bench/RESULTS.md, "Fast decoder"; greedy, fastest of 5, load ~2.6):
+# 1 / 2 / 4 steps 0.0081 / 0.0076 / 0.0072 s/sample; 8 no faster than 4 (load ~1), and the
+# unrolled graph's compile time grows with STEPS.
+STEPS = 4
+
+
 def applies(settings, beam: bool, device: torch.device) -> bool:
     """Whether this loop runs the call: compiled CPU decoding, no beams, top-k off."""
     return (fastcompile.active() and device.type == "cpu" and not beam
@@ -94,37 +104,86 @@ def _select(c: _Consts, logits, step_t, unfinished, seen, prefix_total):
 
 
 def _fused_step(lean, keys, values, positions, tokens, pos: int, c: _Consts, step_t, unfinished, seen,
-                prefix_total):
-    """Feed tokens (rows,), chosen at step step_t - 1, at cache position pos; pick step step_t's.
-    Returns (tokens, unfinished, prefix_total); updates seen, positions and the cache in place."""
+                prefix_total, pending):
+    """Feed tokens (rows,), chosen at step step_t - 1, after the call's pending keys (cache
+    position pos + len(pending[0][0])); pick step step_t's. Returns (tokens, unfinished,
+    prefix_total); updates seen, positions and pending in place."""
     if seen is not None:
         seen.scatter_(1, tokens[:, None], True)
     if c.sampled:  # the running prefix hash only feeds the sampling noise
         prefix_total = prefix_total + prefix_term_at(tokens, step_t - 1)
-    logits = lean._summed(keys, values, positions, tokens, pos)  # (rows, V)
+    logits = lean._pending(keys, values, positions, tokens, pos, pending)  # (rows, V)
     positions.add_(1)
     tok, unfinished = _select(c, logits, step_t, unfinished, seen, prefix_total)
     return tok, unfinished, prefix_total
 
 
+def _fused_steps(lean, keys, values, positions, tokens, filled: torch.Tensor, c: _Consts, step_t, unfinished, seen,
+                 prefix_total):
+    """STEPS of _fused_step unrolled in one graph: steps step_t .. step_t + STEPS - 1 at cache
+    positions pos .. pos + STEPS - 1, pos = filled.shape[0] (filled: (pos, 0), no data; a size
+    is symbolic from the first compile, an int only from its second). Returns (tokens (rows,
+    STEPS), unfinished, prefix_total, any row unfinished after each step (STEPS,), the new
+    keys and values per layer)."""
+    pos = filled.shape[0]
+    toks, alive, pending = [], [], [([], []) for _ in keys]
+    for i in range(STEPS):
+        tokens, unfinished, prefix_total = _fused_step(lean, keys, values, positions, tokens, pos, c,
+                                                       step_t + i, unfinished, seen, prefix_total, pending)
+        toks.append(tokens)
+        alive.append(unfinished.any())
+    # The new keys and values go back to the caller, which writes them into the cache: a
+    # graph that writes a buffer it also reads copies the read span (or the whole buffer).
+    new = [torch.cat(part, dim=2) for k_v in pending for part in k_v]  # (R, Hkv, STEPS, d) each
+    return torch.stack(toks, dim=1), unfinished, prefix_total, torch.stack(alive), new
+
+
+def slack(settings, beam: bool, device: torch.device) -> int:
+    """Cache positions a call needs past the last kept step: the last compiled call may run up
+    to STEPS - 1 steps beyond it (their tokens are dropped, their keys land in these slots)."""
+    return STEPS - 1 if applies(settings, beam, device) else 0
+
+
+def _mark_dynamic(lm, lean, c: _Consts) -> None:
+    """The sizes that differ between buckets (rows; the cache length) symbolic from the first
+    compile: found by automatic dynamic shapes instead, each costs a recompile of the unrolled
+    graph (~15-50 s cold, bench/RESULTS.md)."""
+    for t in (*lm.keys, *lm.values, lean.bias):
+        if t is not None:
+            torch._dynamo.maybe_mark_dynamic(t, 2)  # max_len
+    for t in (lean.cos, lean.sin):
+        torch._dynamo.maybe_mark_dynamic(t, 0)  # max_len
+    fastcompile.mark_rows_dynamic((lm.keys, lm.values, lean.bias, c.lo, c.hi, c.base))
+
+
 def greedy(lm, logits: torch.Tensor, procs, max_new_tokens: int, pad_id: int) -> torch.Tensor:
-    """fastsearch.greedy's tokens (rows, <= N), one compiled call per step."""
+    """fastsearch.greedy's tokens (rows, <= N), STEPS decode steps per compiled call."""
     c = _Consts(procs, pad_id)
     dev, p = logits.device, lm.length
     unfinished = torch.ones(logits.shape[0], dtype=torch.bool, device=dev)
     prefix_total = procs.prefix_total
     tok, unfinished = _select(c, logits, torch.tensor(0, device=dev), unfinished, procs.seen, prefix_total)
-    out = [tok]
+    out, alive = [tok[:, None]], [bool(unfinished.any())]  # alive[t]: a row is unfinished after step t
     lean = lm.lean()
-    for t in range(1, max_new_tokens):
-        if not bool(unfinished.any()):
-            break
-        if lm.length >= lm.max_len:
-            raise ValueError(f"the static cache holds {lm.max_len} positions; all are filled")
-        args = (lean, lm.keys, lm.values, lm.positions, tok, lm.length, c, torch.tensor(t, device=dev), unfinished,
+    _mark_dynamic(lm, lean, c)
+    t = 1
+    while t < max_new_tokens and alive[-1]:
+        if lm.length + STEPS > lm.max_len:
+            raise ValueError(f"the static cache holds {lm.max_len} positions; {lm.length + STEPS} needed")
+        filled = torch.empty(lm.length, 0, device=dev)  # call() marks its dim 0 dynamic
+        args = (lean, lm.keys, lm.values, lm.positions, tok, filled, c, torch.tensor(t, device=dev), unfinished,
                 procs.seen, prefix_total)
-        tok, unfinished, prefix_total = fastcompile.call("fused_greedy", _fused_step, *args)
-        lm.length += 1
-        out.append(tok)
+        block, unfinished, prefix_total, any_left, new = fastcompile.call("fused_greedy", _fused_steps, *args)
+        for i in range(len(lm.keys)):
+            lm.keys[i][:, :, lm.length:lm.length + STEPS] = new[2 * i]
+            lm.values[i][:, :, lm.length:lm.length + STEPS] = new[2 * i + 1]
+        tok = block[:, -1].contiguous()  # as the first call's: a new stride would recompile
+        lm.length += STEPS
+        t += STEPS
+        out.append(block)
+        alive += any_left.tolist()
+    # One-step semantics: stop after the first step that leaves no row unfinished, or at N.
+    kept = min(max_new_tokens, next((i + 1 for i, a in enumerate(alive) if not a), len(alive)))
+    lm.length = p + kept - 1  # the cache positions the kept steps filled
     lm.valid[:, p:lm.length] = True  # what lm.step would have marked
-    return torch.stack(out, dim=1)
+    return torch.cat(out, dim=1)[:, :kept]

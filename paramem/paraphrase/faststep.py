@@ -108,26 +108,61 @@ class LeanStep:
         at = torch.arange(span, device=cache.device)
         return cache[source[:, :span], :, at].permute(0, 2, 1, 3)  # indexed (R, L, Hkv, d) -> (R, Hkv, L, d)
 
-    def _attend_summed(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, source=None) -> torch.Tensor:
-        """_attend's twin for the compiled step: the same values, attention as multiply-and-sum,
-        reading through beam back-pointers when ``source`` (R, max_len) is given."""
+    def _project(self, i: int, x: torch.Tensor, cos, sin):
+        """x: (R, 1, hidden) normed -> q (R, Hkv, g, 1, d), k and v (R, Hkv, 1, d), rotary applied."""
         a, rows = self.arch, x.shape[0]
         w, b = self.weights[i]
         out = F.linear(x.view(rows, -1), w, b)  # (R, [q | k | v | rot q | rot k])
         qk_w, kv = self.q_width + self.kv_width, self.kv_width
         qk = out[:, :qk_w] * cos + out[:, qk_w + kv:] * sin  # (R, (H + Hkv) * d), rotary applied
-        span, g = pos + 1, a.heads // a.kv_heads
-        # Slices, not keys[:, :, pos]: an int index would specialise the compile on pos.
-        keys[:, :, pos:span] = qk[:, self.q_width:].view(rows, a.kv_heads, 1, a.head_dim)
-        values[:, :, pos:span] = out[:, qk_w:qk_w + kv].view(rows, a.kv_heads, 1, a.head_dim)
-        q = qk[:, :self.q_width].reshape(rows, a.kv_heads, g, 1, a.head_dim)
-        scores = (q * self._span(keys, source, span)[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, L)
+        q = qk[:, :self.q_width].reshape(rows, a.kv_heads, a.heads // a.kv_heads, 1, a.head_dim)
+        return (q, qk[:, self.q_width:].view(rows, a.kv_heads, 1, a.head_dim),
+                out[:, qk_w:qk_w + kv].view(rows, a.kv_heads, 1, a.head_dim))
+
+    def _mix(self, q, k, v, span) -> torch.Tensor:
+        """q (R, Hkv, g, 1, d) over k, v (R, Hkv, L = span, d) -> (R, 1, H * d): attention as
+        multiply-and-sum (inductor fuses it with the softmax into one loop nest)."""
+        rows, a = q.shape[0], self.arch
+        scores = (q * k[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, L)
         if self.bias is not None:
             scores = scores + self.bias[:, :, :span].view(rows, a.kv_heads, 1, span)
         e = torch.exp(scores - scores.amax(-1, keepdim=True))
         p = e / e.sum(-1, keepdim=True)
-        v = self._span(values, source, span)[:, :, None]  # (R, Hkv, 1, L, d)
-        return (p[..., None] * v).sum(3).reshape(rows, 1, self.q_width)  # (R, 1, H * d)
+        return (p[..., None] * v[:, :, None]).sum(3).reshape(rows, 1, self.q_width)  # (R, 1, H * d)
+
+    def _attend_summed(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, source=None) -> torch.Tensor:
+        """_attend's twin for the compiled step: the same values, attention as multiply-and-sum,
+        reading through beam back-pointers when ``source`` (R, max_len) is given."""
+        q, k, v = self._project(i, x, cos, sin)
+        span = pos + 1
+        # Slices, not keys[:, :, pos]: an int index would specialise the compile on pos.
+        keys[:, :, pos:span], values[:, :, pos:span] = k, v
+        return self._mix(q, self._span(keys, source, span), self._span(values, source, span), span)
+
+    def _attend_pending(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, pending) -> torch.Tensor:
+        """_attend_summed for several steps in one graph: the cache holds positions < pos (read
+        only); this call's keys and values so far are in pending[i] (lists of (R, Hkv, 1, d)),
+        appended here and written to the cache by the caller after the call. Why: a cache
+        write per step that later steps read back made inductor copy the whole cache buffer
+        each step, and attending over cat(cache, new) copied the span each step; so scores,
+        softmax and the weighted sum run over the two parts apart (the same softmax, its max
+        and sum taken over both)."""
+        a = self.arch
+        q, k, v = self._project(i, x, cos, sin)
+        new_k, new_v = pending[i]
+        new_k.append(k)
+        new_v.append(v)
+        rows, n = q.shape[0], len(new_k)
+        old = (q * keys[:, :, None, :pos]).sum(-1) * a.scale  # (R, Hkv, g, pos)
+        if self.bias is not None:  # the bias covers the prompt only, and pos > prompt positions
+            old = old + self.bias[:, :, :pos].view(rows, a.kv_heads, 1, pos)
+        new = (q * torch.cat(new_k, dim=2)[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, n)
+        top = torch.maximum(old.amax(-1, keepdim=True), new.amax(-1, keepdim=True))
+        e_old, e_new = torch.exp(old - top), torch.exp(new - top)
+        total = e_old.sum(-1, keepdim=True) + e_new.sum(-1, keepdim=True)
+        out = ((e_old / total)[..., None] * values[:, :, None, :pos]).sum(3) \
+            + ((e_new / total)[..., None] * torch.cat(new_v, dim=2)[:, :, None]).sum(3)  # (R, Hkv, g, d)
+        return out.reshape(rows, 1, self.q_width)
 
     def _forward(self, attend, keys, values, positions, tokens, pos: int, source=None) -> torch.Tensor:
         a = self.arch
@@ -142,6 +177,10 @@ class LeanStep:
 
     def _summed(self, keys, values, positions, tokens, pos: int, source=None) -> torch.Tensor:
         return self._forward(self._attend_summed, keys, values, positions, tokens, pos, source)
+
+    def _pending(self, keys, values, positions, tokens, pos: int, pending) -> torch.Tensor:
+        """Logits (R, V) of a step at cache position pos + len(pending[0][0]) (see _attend_pending)."""
+        return self._forward(self._attend_pending, keys, values, positions, tokens, pos, pending)
 
     def __call__(self, lm, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (R,) at cache position lm.length -> next logits (R, V) float32."""

@@ -88,3 +88,58 @@ def test_compiled_variant_equals_hf_uncompiled(fresh, lm, settings):
     fast = paraphrase(lm, settings, ["b", "a", "c"])
     fresh.setenv("PARAMEM_FAST_COMPILE", "off")
     assert fast == paraphrase(lm, dataclasses.replace(settings, decoder="hf"), ["b", "a", "c"])
+
+
+def _raw_ids(monkeypatch, lm, settings, lo=None, hi=None):
+    """The fast decoder's untrimmed token tensors (one per length bucket) for TEXTS, with
+    fixed length windows when lo/hi are given."""
+    from tests.paraphrase.test_paraphrase_fast import TEXTS
+    from tests.paraphrase.tiny_paraphraser import requests
+
+    from paramem.paraphrase import fastgen
+    from paramem.paraphrase.decoding import generate_texts, noise_key
+
+    tok, model = lm
+    raw, trim = [], fastgen.trim_generated
+    monkeypatch.setattr(fastgen, "trim_generated", lambda gen, *a: raw.append(gen.clone()) or trim(gen, *a))
+    uids = list(TEXTS)
+    for req, template, prompts, lo_, hi_ in requests(tok, settings, TEXTS, uids):
+        generate_texts(model, tok, settings, prompts, [noise_key(u, template.name) for u in uids],
+                       lo or lo_, hi or hi_, req, "cpu")
+    monkeypatch.setattr(fastgen, "trim_generated", trim)
+    return raw
+
+
+@pytest.mark.parametrize("settings", [DecodingSettings("greedy_Nprompts"), DecodingSettings("nucleus_Nprompts"),
+                                      DecodingSettings("nucleus_Nprompts", top_p=1.0, repetition_penalty=1.3)],
+                         ids=["greedy", "nucleus", "nucleus_penalty"])
+def test_multi_step_calls_equal_the_one_step_path(fresh, lm, settings):
+    """fastloop's STEPS decode steps per compiled call (run eagerly here) give the eager
+    one-step path's raw tokens, column for column: rows finish (EOS) mid-call, the last call
+    runs into the cache's slack, and the host trims the steps after all rows finished."""
+    from paramem.paraphrase import fastloop
+
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")  # fastsearch.greedy: one eager step at a time
+    ref, full = _raw_ids(fresh, lm, settings), _raw_ids(fresh, lm, settings, [5] * 3, [5] * 3)
+    # EOS ends some buckets 10+ steps before their cap (max_new + 1 >= 22 here); min = max runs to it
+    assert any(r.shape[1] <= 12 for r in ref) and all(r.shape[1] == 6 for r in full)
+    fresh.setattr(torch, "compile", lambda fn, **_: fn)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    for steps in (1, 3, 8):
+        fresh.setattr(fastloop, "STEPS", steps)
+        for got, want in zip(_raw_ids(fresh, lm, settings) + _raw_ids(fresh, lm, settings, [5] * 3, [5] * 3),
+                             ref + full, strict=True):
+            assert torch.equal(got, want), steps
+
+
+def test_multi_step_call_never_writes_past_the_cache(fresh, lm):
+    """Without the slack positions fastgen adds, a call that would run past the static cache
+    is refused before it runs."""
+    from paramem.paraphrase import fastloop
+
+    fresh.setattr(torch, "compile", lambda fn, **_: fn)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    fresh.setattr(fastloop, "STEPS", 4)
+    fresh.setattr(fastloop, "slack", lambda *a: 0)
+    with pytest.raises(ValueError, match="static cache holds"):
+        _raw_ids(fresh, lm, DecodingSettings("greedy_Nprompts"), [5] * 3, [5] * 3)
