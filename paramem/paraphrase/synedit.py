@@ -152,6 +152,13 @@ def with_article(original: str, start: int, replacement: str) -> tuple[int, str]
     return start - 1 - len(article), f"{new} {replacement}"
 
 
+def _usable(replacements: list[str], word: str, original: str) -> list[str]:
+    """The replacements of ``word`` that may stand in ``original`` (not another form of it,
+    not a word the text has, not a conjunction)."""
+    return [w for w in replacements
+            if acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)]
+
+
 def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similarity) -> dict[int, list[str]]:
     """Per start of a replaceable word: its WordNet strict synonyms that pass the pair
     check (``knobs.min_pair_similarity``) and the thesaurus' pairs."""
@@ -161,9 +168,8 @@ def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similar
         if (word in _CLOSED_CLASS or any(s <= start < e or start <= s < end for s, e in spans)
                 or names_a_code_thing(original, start)):
             continue
-        keep = lambda w: acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)
-        wordnet_found[(start, end)] = [w for w in wordnet.synonyms(word, knobs.min_sense_share) if keep(w)]
-        sites[(start, end)] = [w for w in thesaurus.common_synonyms(wordnet, word) if keep(w)]
+        wordnet_found[(start, end)] = _usable(wordnet.synonyms(word, knobs.min_sense_share), word, original)
+        sites[(start, end)] = _usable(thesaurus.common_synonyms(wordnet, word), word, original)
     if knobs.min_pair_similarity is not None and pair_similarity is not None:
         pairs = [(original[s:e], w) for (s, e), ws in wordnet_found.items() for w in ws]
         scores = iter(pair_similarity.pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else [])
