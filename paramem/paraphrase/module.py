@@ -8,7 +8,6 @@ failed paraphrase stays failed and is never replaced by the original text.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 
 import torch
 
@@ -20,6 +19,7 @@ from paramem.paraphrase.decoding import plan as decoding_plan
 from paramem.paraphrase.fields import split_field
 from paramem.paraphrase.gate import REAL_TEXT_FIELDS, GateSettings, local_similarity, validate
 from paramem.paraphrase.paraphraser import resolve
+from paramem.paraphrase.synedit import settings_record as synedit_record
 from paramem.paraphrase.templates import PromptSettings, load_templates
 from paramem.records import output_record
 from paramem.settings import as_group
@@ -89,7 +89,7 @@ class ParaphraseGenerator(PredictStage):
                 "template_source": self.prompt.templates, "few_shot": self.prompt.few_shot,
                 "chat_template": self.prompt.chat, "paraphrase_field": self.prompt.field,
                 "reask_rounds": self.reask_rounds,
-                **({"synonyms": {**asdict(s.synonyms), "lexicon": "wordnet-3.0"}} if s.mode == "synonym_edit" else {}),
+                **({"synonyms": synedit_record(s.synonyms)} if s.mode == "synonym_edit" else {}),
                 "paraphraser": self.paraphraser_name or self.model_path, "decoder": s.decoder,
                 "gate": self.gate_record()}
 
@@ -168,7 +168,9 @@ class ParaphraseGenerator(PredictStage):
             from paramem.paraphrase import synedit
 
             return synedit.synonym_texts(self.lm, self.tokenizer, prompts, originals, keys, self.settings.seed,
-                                         self.device, self._tokenizer_kwargs(), self.settings.synonyms, round_)
+                                         self.device, self._tokenizer_kwargs(), self.settings.synonyms, round_,
+                                         self.similarity() if self.settings.synonyms.min_pair_similarity is not None
+                                         else None)
         limits = [decoding.length_limits(n) for n in n_orig]
         lo, hi = [a for a, _ in limits], [b for _, b in limits]
         return decoding.generate_texts(self.lm, self.tokenizer, self.settings, prompts, keys, lo, hi, request,

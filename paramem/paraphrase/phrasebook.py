@@ -5,13 +5,19 @@ text with no content word that has a strict synonym had no candidate at all. The
 mean the same in any context they match in (the conditions below keep the ones that do
 not, "as it is." -> "as it's.", out); the model's fit test still ranks and filters them
 like synonyms. Expansions of "'s" and "'d" are left out: "it's" may be "it has", "he'd"
-"he had".
+"he had". Dates keep their tokens' order ("June 5, 1985" <-> "June 5th, 1985", "the 3rd
+of December" -> "the third of December"); numeric dates are left alone (03/12 is March or
+December). A few rules hold only in a context ("..., while her mother" -> "whereas",
+"received the ... Award" -> "won").
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
+
+from paramem.paraphrase.realtext import DAY_WORDS, MONTHS
 
 _NEGATED = ("do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "would", "should", "could",
             "must", "need")
@@ -33,6 +39,11 @@ _PAIRS: list[tuple[str, str, bool]] = [
     ("e.g.", "for example", False), ("i.e.", "that is", False), ("each", "every", True),
     ("he is", "he's", True), ("she is", "she's", True), ("prior to", "before", False),
     ("in spite of", "despite", False), ("despite", "in spite of", False), ("a variety of", "various", True),
+    *[(f"{verb} on", f"{verb} upon", True) for verb in ("draw", "draws", "drew", "drawing", "drawn")],
+    *[(f"{verb} upon", f"{verb} on", True) for verb in ("draw", "draws", "drew", "drawing", "drawn")],
+    ("centers on", "focuses on", True), ("focuses on", "centers on", True), ("centered on", "focused on", True),
+    ("was raised in", "grew up in", True), ("were raised in", "grew up in", True),
+    ("in addition to", "besides", True),
 ]
 # Matches that do not mean the same after the swap: "each of" / "each other" ("every of"),
 # "a variety of the ..." ("various the").
@@ -61,6 +72,53 @@ def _pattern(phrase: str, needs_word: bool) -> re.Pattern:
 
 
 _COMPILED = [(_pattern(a, w), b) for a, b, w in _PAIRS]
+_MONTH = f"({'|'.join(MONTHS)})"
+
+
+def _suffix(day: int) -> str:
+    return "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def _in_words(m: re.Match) -> str:
+    return f"{m[1]}{DAY_WORDS[int(m[2]) - 1]}"
+
+
+def _with_suffix(m: re.Match) -> str:
+    return f"{m[1]} {m[2]}{_suffix(int(m[2]))}"
+
+
+# (pattern, replacement): a date written another common way with its tokens in order (a
+# reordered one, "June 5, 1985" -> "5 June 1985", moves MiniLM's local window below 0.95):
+# "June 5, 1985" <-> "June 5th, 1985"; "the 3rd of December" -> "the third of December"
+# (the reordered "December 3rd" changes too many words of a short answer). The gate reads
+# "5th" and "the fifth of June" as the number 5 (realtext.protected_tokens).
+_DAY = r"([1-9]|[12][0-9]|3[01])"
+_RULES = [
+    (re.compile(rf"(?<=[ (]){_MONTH} {_DAY}(?=, [12][0-9]{{3}}(?![\w/]))"), _with_suffix),
+    (re.compile(rf"(?<=[ (]){_MONTH} {_DAY}(?:st|nd|rd|th)(?=, [12][0-9]{{3}}(?![\w/]))"), r"\1 \2"),
+    (re.compile(rf"(?<=[ (])([Tt]he ){_DAY}(?:st|nd|rd|th)(?= of {_MONTH}\b)"), _in_words),
+    # contrastive "while" after a comma, before a possessive ("..., while her mother was ...")
+    (re.compile(r"(?<=, )while(?= (?:her|his|their|its|my|our|your) )"), "whereas"),
+    # "and" joining two clauses ("her father was a tuner and her mother was a ..."); not before
+    # "were": "the cats and her dog were fed" is one subject
+    (re.compile(r"(?<=[ ,])and(?= (?:her|his|their|its|my|our|your) [\w-]+ (?:was|is) )"), "while"),
+    # "known for" (not "best/well/most known for": "best noted for" is another idiom)
+    (re.compile(r"(?<!best )(?<!well )(?<!most )(?<=[ (])known for(?= \w)"), "noted for"),
+    # an award won: "received the ... Award" -> "won the ... Award"
+    (re.compile(r"(?<=[ (])received(?= the [^.;]{0,60}?\b(?:Award|Prize|Medal)\b)"), "won"),
+    (re.compile(r"(?<=[ (])won(?= the [^.;]{0,60}?\b(?:Award|Prize|Medal)\b)"), "received"),
+    (re.compile(r"(?<=[ (])(?:was|were) awarded(?= the \w)"), "received"),
+    (re.compile(r"(?:(?<=\b[Hh]e )|(?<=\b[Ss]he ))grew up in(?= \w)"), "was raised in"),  # one person
+    (re.compile(r"(?<=[ (])more than(?= (?:[0-9]+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+                r"|fifteen|twenty|thirty|forty|fifty|a hundred|a dozen)\b)"), "over"),
+    # who worked as a cartographer was one (not the reverse: "was a kind man")
+    (re.compile(r"(?<=[ (])worked as(?= an? \w)"), "was"), (re.compile(r"(?<=[ (])works as(?= an? \w)"), "is"),
+]
+
+
+def version() -> str:
+    """A digest of the tables, for the stage's resume signature."""
+    return hashlib.sha256(repr((_PAIRS, _EXCEPT_AFTER, [(p.pattern, getattr(r, '__name__', r)) for p, r in _RULES])).encode()).hexdigest()[:12]
 
 
 def _styled(replacement: str, matched: str) -> str:
@@ -74,7 +132,9 @@ def _styled(replacement: str, matched: str) -> str:
 
 def phrase_sites(text: str) -> list[PhraseSite]:
     """Every phrase of the table in ``text``, left to right, none overlapping another (the longer kept)."""
-    found = sorted((m.start(), -m.end(), _styled(b, m.group())) for p, b in _COMPILED for m in p.finditer(text))
+    found = sorted([(m.start(), -m.end(), _styled(b, m.group())) for p, b in _COMPILED for m in p.finditer(text)]
+                   + [(m.start(), -m.end(), r(m) if callable(r) else m.expand(r))
+                      for p, r in _RULES for m in p.finditer(text)])
     sites, last_end = [], -1
     for start, neg_end, replacement in found:
         if start >= last_end:

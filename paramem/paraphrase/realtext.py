@@ -27,6 +27,13 @@ _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?\.?")  # "e.g.", "i.e.": wo
 _CAPS = re.compile(r"[A-Z].*[A-Z]")
 _APOSTROPHE_IN_WORD = re.compile(r"(?<=\w)['\u2019](?=\w)")
 _EDGE_PUNCT = ",;:!?."
+_DAY_ORDINAL = re.compile(r"([1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)")
+MONTHS = "January February March April May June July August September October November December".split()
+DAY_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+             "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
+DAY_WORDS += [f"twenty-{w}" for w in DAY_WORDS[:9]] + ["thirtieth", "thirty-first"]
+# A day spelled out before "of <month>" ("the third of December"): compared as its number.
+_SPELLED_DAY = re.compile(rf"\b({'|'.join(DAY_WORDS)})(?= of (?:{'|'.join(MONTHS)})\b)", re.IGNORECASE)
 
 
 def words(text: str) -> list[str]:
@@ -53,8 +60,11 @@ def negation_changed(candidate: str, original: str) -> bool:
 
 def _protected_form(token: str) -> str | None:
     """The token as compared, when it is protected (code, markup, a number, a name in
-    capitals, a quoted piece), else None. Sentence punctuation at its end is not part of it."""
+    capitals, a quoted piece), else None. Sentence punctuation at its end is not part of it,
+    and a day's ordinal is its number ("5th" as "5": "June 5th" is "June 5")."""
     core = token.rstrip(_EDGE_PUNCT)
+    if _DAY_ORDINAL.fullmatch(core):
+        return _DAY_ORDINAL.fullmatch(core)[1]
     plain = _APOSTROPHE_IN_WORD.sub("", core)  # "Python's" is a word, "'utf-8'" a quoted string
     if not plain or _ABBREVIATION.fullmatch(plain):
         return None
@@ -66,7 +76,9 @@ def _protected_form(token: str) -> str | None:
 def protected_tokens(text: str) -> Counter:
     """Whitespace-separated tokens a near-duplicate must keep verbatim: identifiers with ``_``
     or ``()``, dotted names, backtick / asterisk markup, numbers, quoted strings, tokens with
-    code characters (``<>=%/\\@#$|[]{}``) and words with two capitals (``NULL``, ``TypeError``)."""
+    code characters (``<>=%/\\@#$|[]{}``) and words with two capitals (``NULL``, ``TypeError``).
+    A day is its number however it is written ("5th", "the fifth of June": 5)."""
+    text = _SPELLED_DAY.sub(lambda m: str(DAY_WORDS.index(m[1].casefold()) + 1), text)
     return Counter(f for f in (_protected_form(t) for t in text.split()) if f is not None)
 
 

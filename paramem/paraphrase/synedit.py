@@ -2,9 +2,12 @@
 
 ``word_edit`` lets the model propose the new word, and a 135M model proposes related words
 more often than synonyms ("optional" -> "required"). Here the replacements come from
-WordNet (paramem.paraphrase.lexicon: strict synonyms of a word's dominant sense) and from
-a table of equivalent phrasings (paramem.paraphrase.phrasebook: contractions, "for
-example" <-> "for instance", ...), and the model only judges fit: at each place it scores
+WordNet (paramem.paraphrase.lexicon: strict synonyms of a word's dominant sense, optionally
+kept only when MiniLM finds the two words alike: ``min_pair_similarity``), from a
+hand-checked thesaurus (paramem.paraphrase.thesaurus) and from a table of equivalent
+phrasings (paramem.paraphrase.phrasebook: contractions, "for example" <-> "for instance",
+dates, ...); an article before the word follows the replacement ("an important"). The
+model only judges fit: at each place it scores
 the original and each replacement, each followed by the original's next ``SUFFIX_TOKENS``
 tokens, as log-probability given the text before it (the text alone, after the BOS token:
 ``synonym_texts``). A replacement is kept when its score is at most ``max_fit_drop`` nats
@@ -26,13 +29,14 @@ places, plus one forward of a few tokens per scored replacement on a copy of the
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
 from paramem.io import InputError
 from paramem.paraphrase.editgen import acceptable, edit_positions, extend, rank_spans
 from paramem.paraphrase.lexicon import installed
+from paramem.paraphrase import phrasebook, thesaurus
 from paramem.paraphrase.phrasebook import phrase_sites
 from paramem.paraphrase.realtext import protected_tokens
 from paramem.settings import PREFIX, check_number
@@ -49,6 +53,9 @@ _CLOSED_CLASS = frozenset(
 # Never a replacement: WordNet files "but" under "simply" (sense "merely"), where a reader
 # sees a conjunction ("simply because" -> "but because").
 _NOT_REPLACEMENTS = _CLOSED_CLASS | frozenset("and but for nor or so yet as than then".split())
+# Spellings whose article goes against their first letter ("a unique", "an hour").
+_A_SOUNDS = ("uni", "use", "usu", "uti", "ura", "eu", "one", "once")
+_AN_SOUNDS = ("hour", "honest", "honor", "honour", "heir")
 
 
 @dataclass
@@ -63,21 +70,34 @@ class SynonymSettings:
             6 tokens, given the text before it) a replacement may be than the original.
         max_positions: >= 1: words looked at per sample and round (hash-chosen), the cost bound.
         phrasebook: also swap the fixed equivalent phrasings of paramem.paraphrase.phrasebook
-            (contractions, "for example" <-> "for instance", ...), scored and filtered alike.
+            (contractions, "for example" <-> "for instance", dates, ...), scored and filtered alike.
+        min_pair_similarity: in [-1, 1] or null (off): a WordNet synonym is used only when the
+            MiniLM cosine of it and the word, each embedded alone, is at least this ("often" /
+            "frequently" 0.92, "vivid" / "lifelike" 0.35); thesaurus and phrasebook pairs are not checked.
     """
 
     min_sense_share: float = 0.5
     max_fit_drop: float = 10.0
     max_positions: int = 12
     phrasebook: bool = True
+    min_pair_similarity: float | None = None
 
     def __post_init__(self):
         key = f"{PREFIX}.decoding.synonyms"
         check_number(f"{key}.min_sense_share", self.min_sense_share, 0, 1)
         check_number(f"{key}.max_fit_drop", self.max_fit_drop, 0)
         check_number(f"{key}.max_positions", self.max_positions, 1, integer=True)
+        if self.min_pair_similarity is not None:
+            check_number(f"{key}.min_pair_similarity", self.min_pair_similarity, -1, 1)
         if not isinstance(self.phrasebook, bool):
             raise InputError(f"{key}.phrasebook is {self.phrasebook!r}: it must be true or false")
+
+
+def settings_record(knobs: SynonymSettings) -> dict:
+    """The knobs and the versions of the word tables, for the stage's resume signature
+    (``min_pair_similarity`` only when set): other tables make other candidates."""
+    record = {k: v for k, v in asdict(knobs).items() if k != "min_pair_similarity" or v is not None}
+    return {**record, "lexicon": "wordnet-3.0", "tables": f"{thesaurus.version()}-{phrasebook.version()}"}
 
 
 def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], device) -> float:
@@ -95,8 +115,11 @@ def continuation_logprob(lm, past, last_logits: torch.Tensor, ids: list[int], de
 def related_forms(a: str, b: str) -> bool:
     """Two forms of one stem ("journey" / "journeying", "maximal" / "maximum", "execution" /
     "executing"): WordNet lists some as synonyms, but the swap changes the word's form or
-    its precise sense, not its wording."""
-    return a[:STEM_CHARS] == b[:STEM_CHARS] or a.startswith(b) or b.startswith(a)
+    its precise sense, not its wording; an adverb and its adjective ("easily" / "easy": WordNet
+    files "easy" as an adverb too, "easily understood" -> "easy understood")."""
+    if a[:STEM_CHARS] == b[:STEM_CHARS] or a.startswith(b) or b.startswith(a):
+        return True
+    return any(x.endswith("ly") and y in (x[:-2], x[:-3] + "y", x[:-2] + "e") for x, y in ((a, b), (b, a)))
 
 
 def names_a_code_thing(text: str, start: int) -> bool:
@@ -109,27 +132,69 @@ def names_a_code_thing(text: str, start: int) -> bool:
     return bool(protected_tokens(before[-1]))
 
 
-def synonym_positions(original: str, knobs: SynonymSettings, seed: int, key: str, round_: int
-                      ) -> list[tuple[int, int, list[str]]]:
-    """(start, end, replacements) of the words and phrases round ``round_`` looks at, in text order."""
-    wordnet = installed()
-    spans, spellings = [], {}
-    if knobs.phrasebook:
-        for site in phrase_sites(original):
-            spans.append((site.start, site.end))
-            spellings[site.start] = [site.replacement]
+def _an(word: str) -> bool:
+    """Whether ``word`` takes "an" (by its spelling: "an important", "a unique", "an hour")."""
+    w = word.casefold()
+    return w.startswith(_AN_SOUNDS) or (w[:1] in "aeiou" and not w.startswith(_A_SOUNDS))
+
+
+def with_article(original: str, start: int, replacement: str) -> tuple[int, str]:
+    """(start, replacement) with the article before the word changed when the replacement
+    needs the other one ("a significant" -> "an important"): the site then starts at the article."""
+    before = original[:start]
+    article = before.rstrip(" ").rsplit(" ", 1)[-1].lstrip("(")
+    if article.casefold() not in ("a", "an") or len(before) - len(before.rstrip(" ")) != 1:
+        return start, replacement
+    if (article.casefold() == "an") == _an(replacement):
+        return start, replacement
+    new = ("an" if _an(replacement) else "a")
+    new = new.capitalize() if article[0].isupper() else new
+    return start - 1 - len(article), f"{new} {replacement}"
+
+
+def _usable(replacements: list[str], word: str, original: str) -> list[str]:
+    """The replacements of ``word`` that may stand in ``original`` (not another form of it,
+    not a word the text has, not a conjunction)."""
+    return [w for w in replacements
+            if acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)]
+
+
+def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similarity) -> dict[int, list[str]]:
+    """Per start of a replaceable word: its WordNet strict synonyms that pass the pair
+    check (``knobs.min_pair_similarity``) and the thesaurus' pairs."""
+    wordnet, wordnet_found, sites = installed(), {}, {}
     for start, end in edit_positions(original):
         word = original[start:end]
         if (word in _CLOSED_CLASS or any(s <= start < e or start <= s < end for s, e in spans)
                 or names_a_code_thing(original, start)):
             continue
-        found = [w for w in wordnet.synonyms(word, knobs.min_sense_share)
-                 if acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)]
-        if found:
-            spans.append((start, end))
-            spellings[start] = found
+        wordnet_found[(start, end)] = _usable(wordnet.synonyms(word, knobs.min_sense_share), word, original)
+        sites[(start, end)] = _usable(thesaurus.common_synonyms(wordnet, word), word, original)
+    if knobs.min_pair_similarity is not None and pair_similarity is not None:
+        pairs = [(original[s:e], w) for (s, e), ws in wordnet_found.items() for w in ws]
+        scores = iter(pair_similarity.pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else [])
+        wordnet_found = {k: [w for w in ws if next(scores) >= knobs.min_pair_similarity]
+                         for k, ws in wordnet_found.items()}
+    return {k: list(dict.fromkeys(sites[k] + ws)) for k, ws in wordnet_found.items() if sites[k] or ws}
+
+
+def synonym_positions(original: str, knobs: SynonymSettings, seed: int, key: str, round_: int,
+                      pair_similarity=None) -> list[tuple[int, int, list[str]]]:
+    """(start, end, replacements) of the words and phrases round ``round_`` looks at, in text
+    order; a replacement may start at an article before the word (``with_article``)."""
+    spans, sites = [], {}  # word span; word start -> (site start, replacements of the site)
+    if knobs.phrasebook:
+        for site in phrase_sites(original):
+            spans.append((site.start, site.end))
+            sites[site.start] = (site.start, [site.replacement])
+    for (start, end), found in _word_sites(original, list(spans), knobs, pair_similarity).items():
+        spans.append((start, end))
+        placed = [with_article(original, start, w) for w in found]
+        first = min(s for s, _ in placed)
+        sites[start] = (first, [original[first:s] + w for s, w in placed])
     lo = round_ * knobs.max_positions
-    return [(s, e, spellings[s]) for s, e in sorted(rank_spans(spans, seed, key)[lo:lo + knobs.max_positions])]
+    chosen = sorted(rank_spans(spans, seed, key)[lo:lo + knobs.max_positions])
+    return [(sites[s][0], e, sites[s][1]) for s, e in chosen]
 
 
 def best_synonym(lm, tokenizer, past, last_logits, word: str, spellings: list[str], suffix_ids: list[int],
@@ -147,10 +212,10 @@ def best_synonym(lm, tokenizer, past, last_logits, word: str, spellings: list[st
 
 
 def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key: str, seed: int,
-                       device, knobs: SynonymSettings, round_: int = 0) -> list[str]:
+                       device, knobs: SynonymSettings, round_: int = 0, pair_similarity=None) -> list[str]:
     """Copies of ``original`` with one word or phrase of round ``round_``'s places replaced
     by a fitting equivalent, best fit first."""
-    positions = synonym_positions(original, knobs, seed, key, round_)
+    positions = synonym_positions(original, knobs, seed, key, round_, pair_similarity)
     if not positions:
         return []
     last, past = extend(lm, prompt_ids, None, device)
@@ -180,13 +245,15 @@ def text_start(tokenizer) -> list[int] | None:
 
 
 def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys: list[str], seed: int,
-                  device, tokenizer_kwargs: dict, knobs: SynonymSettings, round_: int = 0) -> list[list[str]]:
+                  device, tokenizer_kwargs: dict, knobs: SynonymSettings, round_: int = 0,
+                  pair_similarity=None) -> list[list[str]]:
     """Per prompt, the one-place edits of its original that fit (round ``round_``); each sample alone.
     Fit is judged on the text alone (after ``text_start``): after a paraphrase prompt, which
     holds the original, the model copies it and every other word loses ~6-10 nats whatever
-    its fit. The prompt is used only by a tokenizer with neither BOS nor EOS."""
+    its fit. The prompt is used only by a tokenizer with neither BOS nor EOS. ``pair_similarity``
+    (a SemanticSimilarity) runs ``knobs.min_pair_similarity``'s check; None skips it."""
     start = text_start(tokenizer)
     with torch.no_grad():
         return [synonym_candidates(lm, tokenizer, start or tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key,
-                                   seed, device, knobs, round_)
+                                   seed, device, knobs, round_, pair_similarity)
                 for p, o, key in zip(prompts, originals, keys)]

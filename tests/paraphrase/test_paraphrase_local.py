@@ -76,7 +76,7 @@ def test_phrase_sites():
     other = "Do it, whereas they're done."
     assert {other[s.start:s.end]: s.replacement for s in phrase_sites(other)} == {"whereas": "while",
                                                                                "they're": "they are"}
-    third = "Written prior to 1990, she is known for a variety of genres and a variety of the books."
+    third = "Written prior to 1990, she is famed for a variety of genres and a variety of the books."
     assert {third[s.start:s.end]: s.replacement for s in phrase_sites(third)} == {
         "prior to": "before", "she is": "she's", "a variety of": "various"}  # not "various the books"
     assert not negation_changed("it can't stop", "it cannot stop")  # the gate counts both as "not"
@@ -84,7 +84,8 @@ def test_phrase_sites():
 
 def test_synonym_position_guards():
     assert related_forms("journeying", "journey") and related_forms("maximum", "maximal")
-    assert not related_forms("normally", "usually")
+    assert related_forms("easily", "easy") and related_forms("easy", "easily") and related_forms("gently", "gentle")
+    assert not related_forms("normally", "usually") and not related_forms("often", "frequently")
     assert names_a_code_thing("a ZipInfo instance here", len("a ZipInfo "))
     assert names_a_code_thing("a 'bytes' instance here", len("a 'bytes' "))
     assert not names_a_code_thing("Hsiao Yun-Hwa's father was", len("Hsiao Yun-Hwa's "))  # a possessive

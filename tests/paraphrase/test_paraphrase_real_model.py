@@ -49,9 +49,7 @@ def test_real_paraphraser_word_edit_gives_one_word_edits(tmp_path):
 @pytest.mark.slow
 def test_real_synonym_edit_swaps_one_place_for_an_equivalent(tmp_path):
     _needs_wheel()
-    from paramem.paraphrase.editgen import edit_positions
-    from paramem.paraphrase.lexicon import installed
-    from paramem.paraphrase.phrasebook import phrase_sites
+    from paramem.paraphrase.synedit import SynonymSettings, synonym_positions
 
     run_dir = tmp_path / "run"
     run_cli(["predict", "--config", "configs/paraphrase/real.yaml", "--run_dir", str(run_dir),
@@ -61,11 +59,12 @@ def test_real_synonym_edit_swaps_one_place_for_an_equivalent(tmp_path):
              *QUIET])
     records = [json.loads(line) for line in (run_dir / "paraphrases.jsonl").read_text().splitlines()]
     assert len(records) == 6 and all(r["settings"]["mode"] == "synonym_edit" for r in records)
-    wordnet = installed()
+    assert all(r["settings"]["synonyms"]["min_pair_similarity"] == 0.6 for r in records)
+    every_place = SynonymSettings(max_positions=10**6)  # round 0 then holds every place, unchecked
     for r in records:
         answer = r["text"][r["loss_start_char"]:]
-        swaps = {answer[:s.start] + s.replacement + answer[s.end:] for s in phrase_sites(answer)}
-        swaps |= {answer[:a] + w + answer[b:] for a, b in edit_positions(answer) for w in wordnet.synonyms(answer[a:b])}
+        places = synonym_positions(answer, every_place, 0, "k", 0)
+        swaps = {answer[:a] + w + answer[b:] for a, b, ws in places for w in ws}
         for p in r["paraphrases"]:
             assert p["valid"] == (p["reason"] == "ok") and isinstance(p["local_similarity"], float)
             assert p["text"][p["loss_start_char"]:] in swaps, p["text"]  # one synonym or phrase swapped
