@@ -169,6 +169,13 @@ def pair_scores(similarity, pairs: list[tuple[str, str]]) -> dict[tuple[str, str
     return {p: _PAIR_SCORES[p] for p in pairs}
 
 
+def _wordnet_pairs(original: str, knobs: SynonymSettings) -> list[tuple[str, str]]:
+    """Every (word, WordNet synonym) pair the pair check may ask about in ``original``."""
+    wordnet = installed()
+    return [(original[s:e], w) for s, e in edit_positions(original)
+            for w in _usable(wordnet.synonyms(original[s:e], knobs.min_sense_share), original[s:e], original)]
+
+
 def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similarity) -> dict[int, list[str]]:
     """Per start of a replaceable word: its WordNet strict synonyms that pass the pair
     check (``knobs.min_pair_similarity``) and the thesaurus' pairs."""
@@ -262,6 +269,8 @@ def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys:
     its fit. The prompt is used only by a tokenizer with neither BOS nor EOS. ``pair_similarity``
     (a SemanticSimilarity) runs ``knobs.min_pair_similarity``'s check; None skips it."""
     start = text_start(tokenizer)
+    if knobs.min_pair_similarity is not None and pair_similarity is not None:  # one MiniLM call per batch
+        pair_scores(pair_similarity, [p for o in originals for p in _wordnet_pairs(o, knobs)])
     with torch.no_grad():
         return [synonym_candidates(lm, tokenizer, start or tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key,
                                    seed, device, knobs, round_, pair_similarity)
