@@ -56,6 +56,7 @@ _NOT_REPLACEMENTS = _CLOSED_CLASS | frozenset("and but for nor or so yet as than
 # Spellings whose article goes against their first letter ("a unique", "an hour").
 _A_SOUNDS = ("uni", "use", "usu", "uti", "ura", "eu", "one", "once")
 _AN_SOUNDS = ("hour", "honest", "honor", "honour", "heir")
+_PAIR_SCORES: dict[tuple[str, str], float] = {}
 
 
 @dataclass
@@ -159,6 +160,22 @@ def _usable(replacements: list[str], word: str, original: str) -> list[str]:
             if acceptable(w, original) and w not in _NOT_REPLACEMENTS and not related_forms(w, word)]
 
 
+def pair_scores(similarity, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """MiniLM cosine of each (word, synonym), each embedded alone; remembered for the process
+    (one model, and re-ask rounds and other samples ask for the same pairs again)."""
+    missing = list(dict.fromkeys(p for p in pairs if p not in _PAIR_SCORES))
+    if missing:
+        _PAIR_SCORES.update(zip(missing, similarity.pairwise([a for a, _ in missing], [b for _, b in missing])))
+    return {p: _PAIR_SCORES[p] for p in pairs}
+
+
+def _wordnet_pairs(original: str, knobs: SynonymSettings) -> list[tuple[str, str]]:
+    """Every (word, WordNet synonym) pair the pair check may ask about in ``original``."""
+    wordnet = installed()
+    return [(original[s:e], w) for s, e in edit_positions(original)
+            for w in _usable(wordnet.synonyms(original[s:e], knobs.min_sense_share), original[s:e], original)]
+
+
 def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similarity) -> dict[int, list[str]]:
     """Per start of a replaceable word: its WordNet strict synonyms that pass the pair
     check (``knobs.min_pair_similarity``) and the thesaurus' pairs."""
@@ -171,10 +188,9 @@ def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similar
         wordnet_found[(start, end)] = _usable(wordnet.synonyms(word, knobs.min_sense_share), word, original)
         sites[(start, end)] = _usable(thesaurus.common_synonyms(wordnet, word), word, original)
     if knobs.min_pair_similarity is not None and pair_similarity is not None:
-        pairs = [(original[s:e], w) for (s, e), ws in wordnet_found.items() for w in ws]
-        scores = iter(pair_similarity.pairwise([a for a, _ in pairs], [b for _, b in pairs]) if pairs else [])
-        wordnet_found = {k: [w for w in ws if next(scores) >= knobs.min_pair_similarity]
-                         for k, ws in wordnet_found.items()}
+        scores = pair_scores(pair_similarity, [(original[s:e], w) for (s, e), ws in wordnet_found.items() for w in ws])
+        wordnet_found = {(s, e): [w for w in ws if scores[(original[s:e], w)] >= knobs.min_pair_similarity]
+                         for (s, e), ws in wordnet_found.items()}
     return {k: list(dict.fromkeys(sites[k] + ws)) for k, ws in wordnet_found.items() if sites[k] or ws}
 
 
@@ -253,6 +269,8 @@ def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys:
     its fit. The prompt is used only by a tokenizer with neither BOS nor EOS. ``pair_similarity``
     (a SemanticSimilarity) runs ``knobs.min_pair_similarity``'s check; None skips it."""
     start = text_start(tokenizer)
+    if knobs.min_pair_similarity is not None and pair_similarity is not None:  # one MiniLM call per batch
+        pair_scores(pair_similarity, [p for o in originals for p in _wordnet_pairs(o, knobs)])
     with torch.no_grad():
         return [synonym_candidates(lm, tokenizer, start or tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key,
                                    seed, device, knobs, round_, pair_similarity)

@@ -107,3 +107,32 @@ def test_fit_is_judged_on_the_text_alone(bpe_model):  # noqa: F811
     plain = synonym_texts(lm, tok, ["Rewrite:"], TEXTS[:1], ["a"], 0, "cpu", kwargs, knobs)
     other = synonym_texts(lm, tok, [f"Rewrite: {TEXTS[0]}\nRewritten:"], TEXTS[:1], ["a"], 0, "cpu", kwargs, knobs)
     assert plain == other and plain[0]
+
+
+class _Cosines:
+    """A stand-in for SemanticSimilarity: "big" unlike "large", every other pair alike."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def pairwise(self, words, synonyms):
+        self.calls += 1
+        return [0.1 if (a, b) == ("large", "big") else 0.9 for a, b in zip(words, synonyms)]
+
+
+def test_pair_check_is_one_call_per_batch_and_keeps_samples_apart(bpe_model):  # noqa: F811
+    from paramem.paraphrase import synedit
+
+    lm, tok = bpe_model
+    prompts, kwargs = [f"Rewrite: {t}\nRewritten:" for t in TEXTS], {"add_special_tokens": False}
+    knobs, cosines = SynonymSettings(max_fit_drop=1e9, min_pair_similarity=0.5), _Cosines()
+    synedit._PAIR_SCORES.clear()
+    together = synonym_texts(lm, tok, prompts, TEXTS, ["a", "b"], 0, "cpu", kwargs, knobs, 0, cosines)
+    assert cosines.calls == 1 and not any(" big " in c for c in together[0])
+    assert any(" big " in c for c in synonym_texts(lm, tok, prompts[:1], TEXTS[:1], ["a"], 0, "cpu", kwargs,
+                                                   SynonymSettings(max_fit_drop=1e9))[0])  # unchecked: there
+    synedit._PAIR_SCORES.clear()
+    alone = [synonym_texts(lm, tok, [p], [t], [k], 0, "cpu", kwargs, knobs, 0, _Cosines())[0]
+             for p, t, k in zip(prompts, TEXTS, ["a", "b"])]
+    synedit._PAIR_SCORES.clear()
+    assert together == alone

@@ -5,7 +5,7 @@ as numbers (realtext.protected_tokens)."""
 import pytest
 
 from paramem.io import InputError
-from paramem.paraphrase import lexicon, phrasebook, thesaurus
+from paramem.paraphrase import lexicon, phrasebook, synedit, thesaurus
 from paramem.paraphrase.phrasebook import phrase_sites
 from paramem.paraphrase.realtext import protected_changed
 from paramem.paraphrase.synedit import SynonymSettings, settings_record, synonym_positions, with_article
@@ -104,12 +104,15 @@ def test_pair_check_drops_wordnet_synonyms_only():
     knobs = SynonymSettings(min_pair_similarity=0.6)
     scores = _PairScores({("vivid", "lifelike"): 0.35, ("often", "frequently"): 0.92,
                           ("explores", "examines"): 0.1})
+    synedit._PAIR_SCORES.clear()
     found = {text[s:e]: r for s, e, r in synonym_positions(text, knobs, 0, "k", 0, scores)}
-    assert scores.calls == 1  # one batched call per sample and round
+    assert scores.calls == 1  # one batched call per sample
+    assert synonym_positions(text, knobs, 0, "k", 1, scores) == [] and scores.calls == 1  # remembered
     assert "vivid" not in found and found["often"][0] == "frequently"
     assert found["explores"] == ["examines"]  # a thesaurus pair: not checked
     unchecked = {text[s:e] for s, e, _ in synonym_positions(text, SynonymSettings(), 0, "k", 0, scores)}
     assert "vivid" in unchecked
+    synedit._PAIR_SCORES.clear()  # the stand-in's scores are not MiniLM's
 
 
 def test_settings_record_names_the_tables():
