@@ -21,10 +21,12 @@ import os
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
-# Break-even, measured on the 2-core dev host (bench/RESULTS.md, 2026-12-02 09:14 UTC): ~58 s
-# to compile every mode's graphs cold, 3-13 us (mean ~8) saved per row-step at the tiny shape
-# -> ~7M row-steps.
-AUTO_AFTER = 7_000_000
+# Break-even, measured on the 2-core dev host (bench/RESULTS.md, "Fast decoder", 2026-12-02
+# 17:38-17:42 UTC, load ~3): ~144 s to compile every mode's graphs cold (the prompts' forward,
+# 4 unrolled decode steps, the beam step, the noise hash), 11-28 us (mean ~18) saved per
+# row-step at the tiny shape, compiled vs eager -> ~8M row-steps (warm on-disk cache: ~13 s,
+# ~0.7M). Before (09:14 UTC: ~58 s, ~8 us) it was ~7M.
+AUTO_AFTER = 8_000_000
 _state = {"work": 0, "failed": False}
 _compiled: dict[str, object] = {}
 _OPTIONS = {"size_asserts": False, "scalar_asserts": False, "alignment_asserts": False}
@@ -62,9 +64,10 @@ def mark_rows_dynamic(args) -> None:
                 torch._dynamo.maybe_mark_dynamic(t, 0)
 
 
-def call(name: str, fn, *args, eager=None):
-    """fn(*args), compiled when active(); else (and for good, with one log line, once compiling
-    fails) ``eager(*args)``, by default fn itself: an eager twin with the same results."""
+def call(name: str, fn, *args, eager=None, options: dict | None = None):
+    """fn(*args), compiled when active() (with inductor ``options`` on top of _OPTIONS); else
+    (and for good, with one log line, once compiling fails) ``eager(*args)``, by default fn
+    itself: an eager twin with the same results."""
     eager = eager or fn
     if not active():
         return eager(*args)
@@ -80,7 +83,7 @@ def call(name: str, fn, *args, eager=None):
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
         # No size/stride asserts on the inputs inside the compiled code: Dynamo's guards
         # already check them, and at ~40 inputs per decode step they cost ~20-40 us per call.
-        compiled = _compiled[name] = torch.compile(fn, options=_OPTIONS)
+        compiled = _compiled[name] = torch.compile(fn, options={**_OPTIONS, **(options or {})})
     mark_rows_dynamic(args)
     try:
         return compiled(*args)

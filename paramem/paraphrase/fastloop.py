@@ -65,6 +65,10 @@ def _(bits):
 # 1 / 2 / 4 steps 0.0081 / 0.0076 / 0.0072 s/sample; 8 no faster than 4 (load ~1), and the
 # unrolled graph's compile time grows with STEPS.
 STEPS = 4
+# The unrolled graph's ~65 kernel calls launched from generated C++ instead of Python: greedy
+# 0.0068-0.0069 vs 0.0070-0.0071, nucleus 0.0138-0.0139 vs 0.0143-0.0144 s/sample (A/B, load ~3);
+# the beam step (one step per call) was not faster with it, so only this graph uses it.
+_WRAPPER = {"cpp_wrapper": True}
 
 
 def applies(settings, beam: bool, device: torch.device) -> bool:
@@ -173,7 +177,8 @@ def greedy(lm, logits: torch.Tensor, procs, max_new_tokens: int, pad_id: int) ->
         filled = torch.empty(lm.length, 0, device=dev)  # call() marks its dim 0 dynamic
         args = (lean, lm.keys, lm.values, lm.positions, tok, filled, c, torch.tensor(t, device=dev), unfinished,
                 procs.seen, prefix_total)
-        block, unfinished, prefix_total, any_left, new = fastcompile.call("fused_greedy", _fused_steps, *args)
+        block, unfinished, prefix_total, any_left, new = fastcompile.call("fused_greedy", _fused_steps, *args,
+                                                                          options=_WRAPPER)
         for i in range(len(lm.keys)):
             lm.keys[i][:, :, lm.length:lm.length + STEPS] = new[2 * i]
             lm.values[i][:, :, lm.length:lm.length + STEPS] = new[2 * i + 1]
