@@ -143,3 +143,16 @@ def test_multi_step_call_never_writes_past_the_cache(fresh, lm):
     fresh.setattr(fastloop, "slack", lambda *a: 0)
     with pytest.raises(ValueError, match="static cache holds"):
         _raw_ids(fresh, lm, DecodingSettings("greedy_Nprompts"), [5] * 3, [5] * 3)
+
+
+@pytest.mark.slow  # compiles the prompts' forward and the 4-step nucleus graph (cpp_wrapper): ~1 min cold
+def test_compiled_multi_step_equals_eager(fresh, lm):
+    """The real compile of fastloop's unrolled graph (custom ops, cpp_wrapper, symbolic cache
+    length and fill position) gives the eager one-step path's raw tokens."""
+    settings = DecodingSettings("nucleus_Nprompts", repetition_penalty=1.3)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "off")
+    eager = _raw_ids(fresh, lm, settings)
+    fresh.setenv("PARAMEM_FAST_COMPILE", "on")
+    got = _raw_ids(fresh, lm, settings)
+    assert not fastcompile._state["failed"] and "fused_greedy" in fastcompile._compiled
+    assert all(torch.equal(a, b) for a, b in zip(got, eager, strict=True))
