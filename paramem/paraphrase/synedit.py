@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from paramem.io import InputError
+from paramem.paraphrase import phrasebook, thesaurus
 from paramem.paraphrase.editgen import acceptable, edit_positions, extend, rank_spans
 from paramem.paraphrase.lexicon import installed
-from paramem.paraphrase import phrasebook, thesaurus
 from paramem.paraphrase.phrasebook import phrase_sites
 from paramem.paraphrase.realtext import protected_tokens
 from paramem.settings import PREFIX, check_number
