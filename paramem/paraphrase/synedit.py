@@ -169,41 +169,53 @@ def pair_scores(similarity, pairs: list[tuple[str, str]]) -> dict[tuple[str, str
     return {p: _PAIR_SCORES[p] for p in pairs}
 
 
-def _wordnet_pairs(original: str, knobs: SynonymSettings) -> list[tuple[str, str]]:
-    """Every (word, WordNet synonym) pair the pair check may ask about in ``original``."""
+def word_candidates(original: str, knobs: SynonymSettings) -> dict[tuple[int, int], tuple[list[str], list[str]]]:
+    """Per replaceable word outside the phrasebook's sites: (its WordNet strict synonyms, its
+    thesaurus pairs), each filtered by ``_usable``; the pair check comes later."""
     wordnet = installed()
-    return [(original[s:e], w) for s, e in edit_positions(original)
-            for w in _usable(wordnet.synonyms(original[s:e], knobs.min_sense_share), original[s:e], original)]
-
-
-def _word_sites(original: str, spans: list, knobs: SynonymSettings, pair_similarity) -> dict[int, list[str]]:
-    """Per start of a replaceable word: its WordNet strict synonyms that pass the pair
-    check (``knobs.min_pair_similarity``) and the thesaurus' pairs."""
-    wordnet, wordnet_found, sites = installed(), {}, {}
+    taken = [(site.start, site.end) for site in phrase_sites(original)] if knobs.phrasebook else []
+    found = {}
     for start, end in edit_positions(original):
         word = original[start:end]
-        if (word in _CLOSED_CLASS or any(s <= start < e or start <= s < end for s, e in spans)
+        if (word in _CLOSED_CLASS or any(s <= start < e or start <= s < end for s, e in taken)
                 or names_a_code_thing(original, start)):
             continue
-        wordnet_found[(start, end)] = _usable(wordnet.synonyms(word, knobs.min_sense_share), word, original)
-        sites[(start, end)] = _usable(thesaurus.common_synonyms(wordnet, word), word, original)
-    if knobs.min_pair_similarity is not None and pair_similarity is not None:
-        scores = pair_scores(pair_similarity, [(original[s:e], w) for (s, e), ws in wordnet_found.items() for w in ws])
-        wordnet_found = {(s, e): [w for w in ws if scores[(original[s:e], w)] >= knobs.min_pair_similarity]
-                         for (s, e), ws in wordnet_found.items()}
-    return {k: list(dict.fromkeys(sites[k] + ws)) for k, ws in wordnet_found.items() if sites[k] or ws}
+        found[(start, end)] = (_usable(wordnet.synonyms(word, knobs.min_sense_share), word, original),
+                               _usable(thesaurus.common_synonyms(wordnet, word), word, original))
+    return found
+
+
+def _wordnet_pairs(original: str, candidates: dict) -> list[tuple[str, str]]:
+    """The (word, WordNet synonym) pairs the pair check asks about."""
+    return [(original[s:e], w) for (s, e), (ws, _) in candidates.items() for w in ws]
+
+
+def _word_sites(original: str, candidates: dict, knobs: SynonymSettings, pair_similarity) -> dict:
+    """Per span of a replaceable word: its WordNet strict synonyms that pass the pair check
+    (``knobs.min_pair_similarity``) after the thesaurus' pairs."""
+    checked = knobs.min_pair_similarity is not None and pair_similarity is not None
+    scores = pair_scores(pair_similarity, _wordnet_pairs(original, candidates)) if checked else {}
+    sites = {}
+    for (s, e), (ws, common) in candidates.items():
+        ws = [w for w in ws if scores[(original[s:e], w)] >= knobs.min_pair_similarity] if checked else ws
+        if common or ws:
+            sites[(s, e)] = list(dict.fromkeys(common + ws))
+    return sites
 
 
 def synonym_positions(original: str, knobs: SynonymSettings, seed: int, key: str, round_: int,
-                      pair_similarity=None) -> list[tuple[int, int, list[str]]]:
+                      pair_similarity=None, candidates: dict | None = None) -> list[tuple[int, int, list[str]]]:
     """(start, end, replacements) of the words and phrases round ``round_`` looks at, in text
-    order; a replacement may start at an article before the word (``with_article``)."""
+    order; a replacement may start at an article before the word (``with_article``).
+    ``candidates``: ``word_candidates(original, knobs)`` when the caller has it."""
     spans, sites = [], {}  # word span; word start -> (site start, replacements of the site)
     if knobs.phrasebook:
         for site in phrase_sites(original):
             spans.append((site.start, site.end))
             sites[site.start] = (site.start, [site.replacement])
-    for (start, end), found in _word_sites(original, list(spans), knobs, pair_similarity).items():
+    if candidates is None:
+        candidates = word_candidates(original, knobs)
+    for (start, end), found in _word_sites(original, candidates, knobs, pair_similarity).items():
         spans.append((start, end))
         placed = [with_article(original, start, w) for w in found]
         first = min(s for s, _ in placed)
@@ -228,10 +240,11 @@ def best_synonym(lm, tokenizer, past, last_logits, word: str, spellings: list[st
 
 
 def synonym_candidates(lm, tokenizer, prompt_ids: list[int], original: str, key: str, seed: int,
-                       device, knobs: SynonymSettings, round_: int = 0, pair_similarity=None) -> list[str]:
+                       device, knobs: SynonymSettings, round_: int = 0, pair_similarity=None,
+                       candidates: dict | None = None) -> list[str]:
     """Copies of ``original`` with one word or phrase of round ``round_``'s places replaced
     by a fitting equivalent, best fit first."""
-    positions = synonym_positions(original, knobs, seed, key, round_, pair_similarity)
+    positions = synonym_positions(original, knobs, seed, key, round_, pair_similarity, candidates)
     if not positions:
         return []
     last, past = extend(lm, prompt_ids, None, device)
@@ -269,9 +282,10 @@ def synonym_texts(lm, tokenizer, prompts: list[str], originals: list[str], keys:
     its fit. The prompt is used only by a tokenizer with neither BOS nor EOS. ``pair_similarity``
     (a SemanticSimilarity) runs ``knobs.min_pair_similarity``'s check; None skips it."""
     start = text_start(tokenizer)
+    candidates = [word_candidates(o, knobs) for o in originals]
     if knobs.min_pair_similarity is not None and pair_similarity is not None:  # one MiniLM call per batch
-        pair_scores(pair_similarity, [p for o in originals for p in _wordnet_pairs(o, knobs)])
+        pair_scores(pair_similarity, [p for o, c in zip(originals, candidates) for p in _wordnet_pairs(o, c)])
     with torch.no_grad():
         return [synonym_candidates(lm, tokenizer, start or tokenizer(p, **tokenizer_kwargs)["input_ids"], o, key,
-                                   seed, device, knobs, round_, pair_similarity)
-                for p, o, key in zip(prompts, originals, keys)]
+                                   seed, device, knobs, round_, pair_similarity, c)
+                for p, o, key, c in zip(prompts, originals, keys, candidates)]
