@@ -140,16 +140,20 @@ class WordNet:
             self._counts = _read_sense_counts(self.root / "index.sense")
         return self._counts.get((lemma, pos, offset), 0)
 
+    def tagged_uses(self, lemma: str, pos: str) -> int:
+        """How often ``lemma`` (as ``pos``) was tagged with any of its senses."""
+        return sum(self.tag_count(lemma, pos, o) for o in self.senses(lemma, pos))
+
     def sense_share(self, lemma: str, pos: str, offset: int) -> float:
         """The share of ``lemma``'s tagged uses (as ``pos``) that are the sense ``offset``."""
-        total = sum(self.tag_count(lemma, pos, o) for o in self.senses(lemma, pos))
+        total = self.tagged_uses(lemma, pos)
         return self.tag_count(lemma, pos, offset) / total if total else 0.0
 
     def first_sense_share(self, word: str, reading: Analysis) -> float:
         """Of every tagged use of the form ``word`` (all its readings), the share that is
         ``reading``'s most frequent sense: how sure "it means its first sense" is."""
         pairs = {(a.lemma, a.pos) for a in self.analyses(word)}
-        total = sum(self.tag_count(l, p, o) for l, p in pairs for o in self.senses(l, p))
+        total = sum(self.tagged_uses(l, p) for l, p in pairs)
         first = self.senses(reading.lemma, reading.pos)[0]
         return self.tag_count(reading.lemma, reading.pos, first) / total if total else 0.0
 

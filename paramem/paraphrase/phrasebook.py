@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from paramem.paraphrase.realtext import DAY_WORDS, MONTHS
+from paramem.paraphrase.realtext import DAY, DAY_WORDS, MONTHS
 
 _NEGATED = ("do", "does", "did", "is", "are", "was", "were", "has", "have", "had", "would", "should", "could",
             "must", "need")
@@ -92,11 +92,10 @@ def _with_suffix(m: re.Match) -> str:
 # "June 5, 1985" <-> "June 5th, 1985"; "the 3rd of December" -> "the third of December"
 # (the reordered "December 3rd" changes too many words of a short answer). The gate reads
 # "5th" and "the fifth of June" as the number 5 (realtext.protected_tokens).
-_DAY = r"([1-9]|[12][0-9]|3[01])"
 _RULES = [
-    (re.compile(rf"(?<=[ (]){_MONTH} {_DAY}(?=, [12][0-9]{{3}}(?![\w/]))"), _with_suffix),
-    (re.compile(rf"(?<=[ (]){_MONTH} {_DAY}(?:st|nd|rd|th)(?=, [12][0-9]{{3}}(?![\w/]))"), r"\1 \2"),
-    (re.compile(rf"(?<=[ (])([Tt]he ){_DAY}(?:st|nd|rd|th)(?= of {_MONTH}\b)"), _in_words),
+    (re.compile(rf"(?<=[ (]){_MONTH} {DAY}(?=, [12][0-9]{{3}}(?![\w/]))"), _with_suffix),
+    (re.compile(rf"(?<=[ (]){_MONTH} {DAY}(?:st|nd|rd|th)(?=, [12][0-9]{{3}}(?![\w/]))"), r"\1 \2"),
+    (re.compile(rf"(?<=[ (])([Tt]he ){DAY}(?:st|nd|rd|th)(?= of {_MONTH}\b)"), _in_words),
     # contrastive "while" after a comma, before a possessive ("..., while her mother was ...")
     (re.compile(r"(?<=, )while(?= (?:her|his|their|its|my|our|your) )"), "whereas"),
     # "and" joining two clauses ("her father was a tuner and her mother was a ..."); not before
@@ -118,7 +117,8 @@ _RULES = [
 
 def version() -> str:
     """A digest of the tables, for the stage's resume signature."""
-    return hashlib.sha256(repr((_PAIRS, _EXCEPT_AFTER, [(p.pattern, getattr(r, '__name__', r)) for p, r in _RULES])).encode()).hexdigest()[:12]
+    rules = [(p.pattern, getattr(r, "__name__", r)) for p, r in _RULES]
+    return hashlib.sha256(repr((_PAIRS, _EXCEPT_AFTER, rules)).encode()).hexdigest()[:12]
 
 
 def _styled(replacement: str, matched: str) -> str:

@@ -27,7 +27,8 @@ _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?\.?")  # "e.g.", "i.e.": wo
 _CAPS = re.compile(r"[A-Z].*[A-Z]")
 _APOSTROPHE_IN_WORD = re.compile(r"(?<=\w)['\u2019](?=\w)")
 _EDGE_PUNCT = ",;:!?."
-_DAY_ORDINAL = re.compile(r"([1-9]|[12][0-9]|3[01])(?:st|nd|rd|th)")
+DAY = r"([1-9]|[12][0-9]|3[01])"  # a day of the month, as a group
+_DAY_ORDINAL = re.compile(rf"{DAY}(?:st|nd|rd|th)")
 MONTHS = "January February March April May June July August September October November December".split()
 DAY_WORDS = ("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
              "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
@@ -63,8 +64,8 @@ def _protected_form(token: str) -> str | None:
     capitals, a quoted piece), else None. Sentence punctuation at its end is not part of it,
     and a day's ordinal is its number ("5th" as "5": "June 5th" is "June 5")."""
     core = token.rstrip(_EDGE_PUNCT)
-    if _DAY_ORDINAL.fullmatch(core):
-        return _DAY_ORDINAL.fullmatch(core)[1]
+    if day := _DAY_ORDINAL.fullmatch(core):
+        return day[1]
     plain = _APOSTROPHE_IN_WORD.sub("", core)  # "Python's" is a word, "'utf-8'" a quoted string
     if not plain or _ABBREVIATION.fullmatch(plain):
         return None

@@ -63,7 +63,7 @@ def pos_share(wordnet, word: str, pos: str) -> float:
     """Share of the form ``word``'s tagged uses (all its readings) that are part of speech ``pos``;
     1.0 when WordNet has tagged uses for none of its readings but ``pos`` is among them."""
     readings = {(a.lemma, a.pos) for a in wordnet.analyses(word)}
-    counts = {rp: sum(wordnet.tag_count(rp[0], rp[1], o) for o in wordnet.senses(*rp)) for rp in readings}
+    counts = {rp: wordnet.tagged_uses(*rp) for rp in readings}
     total = sum(counts.values())
     if not total:
         return 1.0 if any(p == pos for _, p in readings) else 0.0
