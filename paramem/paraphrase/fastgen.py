@@ -11,7 +11,7 @@ import logging
 
 import torch
 
-from paramem.paraphrase import fastcompile, fastloop, fastsearch
+from paramem.paraphrase import fastbeam, fastcompile, fastloop, fastsearch
 from paramem.paraphrase.decoding import trim_generated
 from paramem.paraphrase.fastlm import StaticCacheLM, unsupported_reason
 from paramem.paraphrase.processors import uid_seed
@@ -62,7 +62,9 @@ def _run_bucket(lm, settings, enc: dict, keys: list[str], lo: list[int], hi: lis
     rows, n_new = n * factor, max(hi) + 1  # +1: the slot of the forced EOS
     fastcompile.note_work(rows * n_new)  # PARAMEM_FAST_COMPILE=auto compiles after enough of it
     beam = request.num_beams > 1
-    cache = StaticCacheLM(lm, rows, p + n_new + fastloop.slack(settings, beam, dev))
+    vocab = lm.get_output_embeddings().weight.shape[0]
+    slack = max(fastloop.slack(settings, beam, dev), fastbeam.slack(settings, beam, eos_ids, vocab, dev))
+    cache = StaticCacheLM(lm, rows, p + n_new + slack)
     logits = cache.prefill(ids, mask, factor)
 
     def per_row(v):
@@ -78,6 +80,9 @@ def _run_bucket(lm, settings, enc: dict, keys: list[str], lo: list[int], hi: lis
     if not beam:
         return fastsearch.greedy(cache, logits, procs, n_new, eos_ids, pad_id)
     fill = pad_id if pad_id != 0 else eos_ids[0]  # HF's fill value for unfinished slots
+    if fastbeam.applies(settings, beam, eos_ids, vocab, dev):  # STEPS steps and their search per call
+        return fastbeam.beam(cache, logits, procs, n, request.num_beams, request.num_return_sequences, n_new, fill,
+                             float(settings.length_penalty))
     return fastsearch.beam(cache, logits, procs, n, request.num_beams, request.num_return_sequences, n_new,
                            eos_ids, fill, float(settings.length_penalty), p)
 

@@ -139,28 +139,31 @@ class LeanStep:
         keys[:, :, pos:span], values[:, :, pos:span] = k, v
         return self._mix(q, self._span(keys, source, span), self._span(values, source, span), span)
 
-    def _attend_pending(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, pending) -> torch.Tensor:
-        """_attend_summed for several steps in one graph: the cache holds positions < pos (read
-        only); this call's keys and values so far are in pending[i] (lists of (R, Hkv, 1, d)),
-        appended here and written to the cache by the caller after the call. Why: a cache
-        write per step that later steps read back made inductor copy the whole cache buffer
-        each step, and attending over cat(cache, new) copied the span each step; so scores,
-        softmax and the weighted sum run over the two parts apart (the same softmax, its max
-        and sum taken over both)."""
+    def _attend_pending(self, i: int, x: torch.Tensor, cos, sin, keys, values, pos: int, context) -> torch.Tensor:
+        """_attend_summed for several steps in one graph. context = (pending, source): the
+        cache holds positions < pos (read only; through the beam back-pointers source (R, pos)
+        when given); this call's keys and values so far are in pending[i] (lists of (R, Hkv,
+        1, d), in the rows' current order), appended here and written to the cache by the
+        caller after the call. Why: a cache write per step that later steps read back made
+        inductor copy the whole cache buffer each step, and attending over cat(cache, new)
+        copied the span each step; so scores, softmax and the weighted sum run over the two
+        parts apart (the same softmax, its max and sum taken over both)."""
         a = self.arch
+        pending, source = context
         q, k, v = self._project(i, x, cos, sin)
         new_k, new_v = pending[i]
         new_k.append(k)
         new_v.append(v)
-        rows, n = q.shape[0], len(new_k)
-        old = (q * keys[:, :, None, :pos]).sum(-1) * a.scale  # (R, Hkv, g, pos)
+        keys, values = self._span(keys, source, pos), self._span(values, source, pos)  # (R, Hkv, pos, d)
+        old = (q * keys[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, pos)
+        rows = q.shape[0]
         if self.bias is not None:  # the bias covers the prompt only, and pos > prompt positions
             old = old + self.bias[:, :, :pos].view(rows, a.kv_heads, 1, pos)
         new = (q * torch.cat(new_k, dim=2)[:, :, None]).sum(-1) * a.scale  # (R, Hkv, g, n)
         top = torch.maximum(old.amax(-1, keepdim=True), new.amax(-1, keepdim=True))
         e_old, e_new = torch.exp(old - top), torch.exp(new - top)
         total = e_old.sum(-1, keepdim=True) + e_new.sum(-1, keepdim=True)
-        out = ((e_old / total)[..., None] * values[:, :, None, :pos]).sum(3) \
+        out = ((e_old / total)[..., None] * values[:, :, None]).sum(3) \
             + ((e_new / total)[..., None] * torch.cat(new_v, dim=2)[:, :, None]).sum(3)  # (R, Hkv, g, d)
         return out.reshape(rows, 1, self.q_width)
 
@@ -178,9 +181,9 @@ class LeanStep:
     def _summed(self, keys, values, positions, tokens, pos: int, source=None) -> torch.Tensor:
         return self._forward(self._attend_summed, keys, values, positions, tokens, pos, source)
 
-    def _pending(self, keys, values, positions, tokens, pos: int, pending) -> torch.Tensor:
+    def _pending(self, keys, values, positions, tokens, pos: int, pending, source=None) -> torch.Tensor:
         """Logits (R, V) of a step at cache position pos + len(pending[0][0]) (see _attend_pending)."""
-        return self._forward(self._attend_pending, keys, values, positions, tokens, pos, pending)
+        return self._forward(self._attend_pending, keys, values, positions, tokens, pos, (pending, source))
 
     def __call__(self, lm, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (R,) at cache position lm.length -> next logits (R, V) float32."""
