@@ -25,7 +25,7 @@ import torch
 from paramem.paraphrase import fastcompile
 from paramem.paraphrase.fastloop import _WRAPPER
 from paramem.paraphrase.fastsearch import _NEG, top_k_top_p
-from paramem.paraphrase.processors import finish_prefix, gumbel_bits, prefix_term_at, state_from_base
+from paramem.paraphrase.processors import finish_prefix, gumbel_bits, gumbel_from_bits, prefix_term_at, state_from_base
 
 # Beam iterations per compiled call (fastloop.STEPS' trade-off: guards and the runtime
 # wrapper once per call, compile time growing with the unrolled length).
@@ -41,6 +41,17 @@ def log_softmax(scores: torch.Tensor) -> torch.Tensor:
 @log_softmax.register_fake
 def _(scores):
     return torch.empty_like(scores)
+
+
+@torch.library.custom_op("paramem::beam_gumbel", mutates_args=())
+def beam_gumbel(bits: torch.Tensor) -> torch.Tensor:
+    """processors.gumbel_from_bits (float64, ATen's logs) of the candidates' draws (rows, k)."""
+    return gumbel_from_bits(bits)
+
+
+@beam_gumbel.register_fake
+def _(bits):
+    return torch.empty_like(bits, dtype=torch.float64)
 
 
 @torch.library.custom_op("paramem::beam_candidates", mutates_args=())
@@ -117,7 +128,7 @@ def _candidates(c: _Consts, logits, step_t, seen, prefix_total, taken):
         return scores, None, None
     vals, ids = torch.ops.paramem.beam_candidates(scores, c.temperature, c.top_k, 2, c.top_p)
     state = state_from_base(c.base, step_t, finish_prefix(prefix_total))  # (rows,)
-    noise = torch.ops.paramem.gumbel(gumbel_bits(state[:, None], ids)).to(vals.dtype)  # (rows, k)
+    noise = torch.ops.paramem.beam_gumbel(gumbel_bits(state[:, None], ids)).to(vals.dtype)  # (rows, k)
     out = vals + noise
     return (out if taken is None else out - taken[:, None]), ids, noise
 
