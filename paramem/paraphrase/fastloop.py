@@ -11,8 +11,8 @@ spare cache positions, ``slack``). The values are fastsearch's:
 - the length window and repetition penalty as tensor ops on a 0-d step tensor (no
   specialisation on the step; the penalty's factor is a tensor, so ``x / p`` is not turned
   into ``x * (1 / p)``);
-- temperature and top-p (``top_p_filter``) and the Gumbel noise's float64 logs (``gumbel``)
-  are custom ops running ATen eagerly inside the graph: inductor's own log and softmax
+- temperature and top-p and the Gumbel noise's float64 logs are one custom op
+  (``sample_parts``) running ATen eagerly inside the graph: inductor's own log and softmax
   differ from ATen's by an ulp, the integer hash (exact) is compiled;
 - argmax over the whole vocabulary, as fastsearch with ``top_k`` off.
 Covers greedy and sampling without top-k (nucleus_Nprompts' defaults); anything else runs
@@ -24,40 +24,60 @@ from __future__ import annotations
 import torch
 
 from paramem.paraphrase import fastcompile
-from paramem.paraphrase.fastsearch import TAIL, _top_p_by_tail, top_k_top_p
-from paramem.paraphrase.processors import finish_prefix, gumbel_bits, gumbel_from_bits, prefix_term_at, state_from_base
+from paramem.paraphrase.fastsearch import TAIL, tail_drop, top_k_top_p
+from paramem.paraphrase.processors import finish_prefix, gumbel_bits, prefix_term_at, state_from_base
 
 
-@torch.library.custom_op("paramem::top_p_filter", mutates_args=())
-def top_p_filter(scores: torch.Tensor, temperature: float, top_p: float, tail: int) -> torch.Tensor:
-    """scores (rows, V) / temperature, HF's top-p drops set to -inf, in vocabulary order: the
-    ATen ops of FusedProcessors._sample_candidates with top-k off (top-p from the low tail,
-    else a full sort), so the values are the eager path's."""
-    if temperature != 1.0:
+# The tail size the last call needed (the most tokens a row dropped, plus a margin): top-p's
+# result does not depend on the tail (too short a tail retries), only topk's cost does: over
+# the bench's (48, 512) scores topk(128) takes ~455 us, topk(96) ~395 us (rows drop ~73-78).
+_HINT = {"tail": None}
+_MARGIN = 16
+
+
+def _filter(scores, temperature: float, top_p: float, tail: int):
+    """scores (rows, V) / temperature, HF's top-p drops set to -inf, in vocabulary order, and
+    the kept tokens' ids (rows, m) after a full sort, else None: the ATen ops of
+    FusedProcessors._sample_candidates with top-k off, so the values are the eager path's."""
+    own = temperature != 1.0  # scores is then this op's own tensor, free to write in place
+    if own:
         scores = scores / temperature
     if top_p >= 1.0:
-        return scores.clone()  # a custom op may not return its input
-    vals = _top_p_by_tail(scores, top_p, tail)
-    if vals is not None:
-        return vals
+        return scores if own else scores.clone(), None  # a custom op may not return its input
+    first = min(tail, _HINT["tail"] or tail)
+    for k in dict.fromkeys((first, tail)):  # the hinted tail, then the full one
+        found = tail_drop(scores, top_p, k)
+        if found is not None:
+            low, low_ids, drop = found
+            _HINT["tail"] = int(drop.sum(dim=1).max()) + _MARGIN
+            low = low.masked_fill(drop, float("-inf"))
+            return (scores.scatter_(1, low_ids, low) if own else scores.scatter(1, low_ids, low)), None
+    _HINT["tail"] = tail
     vals, ids = top_k_top_p(scores, scores.shape[1], 1, top_p)  # (rows, m) descending
-    return torch.full_like(scores, float("-inf")).scatter_(1, ids, vals)
+    return torch.full_like(scores, float("-inf")).scatter_(1, ids, vals), ids
 
 
-@top_p_filter.register_fake
-def _(scores, temperature, top_p, tail):
-    return torch.empty_like(scores)
+def _loglog(u: torch.Tensor) -> torch.Tensor:
+    """log(-log(u)) with ATen's logs (processors.gumbel_from_bits is its negation)."""
+    return torch.log(u).neg_().log_()
 
 
-@torch.library.custom_op("paramem::gumbel", mutates_args=())
-def gumbel(bits: torch.Tensor) -> torch.Tensor:
-    """processors.gumbel_from_bits (float64, ATen's log) of the hash draws bits (rows, V)."""
-    return gumbel_from_bits(bits)
+@torch.library.custom_op("paramem::sample_parts", mutates_args=())
+def sample_parts(scores: torch.Tensor, u: torch.Tensor, temperature: float, top_p: float,
+                 tail: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(_filter's scores, log(-log(u)) float64) for scores (rows, V) and the noise's uniforms
+    u (rows, V): one op, as each custom op call costs ~25 us of dispatch. After a full sort
+    (few tokens kept: a real model's shape) the logs cover the kept tokens only (0 elsewhere:
+    a dropped token's -inf stays -inf)."""
+    vals, ids = _filter(scores, temperature, top_p, tail)
+    if ids is None:
+        return vals, _loglog(u)
+    return vals, torch.zeros_like(u).scatter_(1, ids, _loglog(u.gather(1, ids)))
 
 
-@gumbel.register_fake
-def _(bits):
-    return torch.empty_like(bits, dtype=torch.float64)
+@sample_parts.register_fake
+def _(scores, u, temperature, top_p, tail):
+    return torch.empty_like(scores), torch.empty_like(u)
 
 
 # Decode steps per compiled call: Dynamo's guards and the runtime wrapper are paid once per
@@ -100,9 +120,12 @@ def _select(c: _Consts, logits, step_t, unfinished, seen, prefix_total):
     scores = scores.masked_fill((step_t < c.lo)[:, None] & c.is_eos[None, :], float("-inf"))
     scores = torch.where((step_t >= c.hi)[:, None], c.forced[None, :], scores)
     if c.sampled:
-        scores = torch.ops.paramem.top_p_filter(scores, c.temperature, c.top_p, c.tail)
         state = state_from_base(c.base, step_t, finish_prefix(prefix_total))  # (rows,)
-        scores = scores + torch.ops.paramem.gumbel(gumbel_bits(state[:, None], c.vocab_ids)).to(scores.dtype)
+        # gumbel_from_bits' uniforms are exact in the graph (integers and powers of two);
+        # its logs are the custom op's ATen ones, the negation and float32 cast exact here.
+        u = (gumbel_bits(state[:, None], c.vocab_ids).to(torch.float64) + 0.5) * 2.0**-32
+        scores, loglog = torch.ops.paramem.sample_parts(scores, u, c.temperature, c.top_p, c.tail)
+        scores = scores - loglog.to(scores.dtype)
     tok = torch.where(unfinished, scores.argmax(dim=-1), c.pad)
     return tok, unfinished & ~c.is_eos[tok]
 

@@ -146,8 +146,18 @@ def _top_p_by_tail(scores: torch.Tensor, top_p: float, tail: int) -> torch.Tenso
     """HF's top-p (drop the ascending prefix whose probability mass is <= 1 - top_p) found
     among the ``tail`` lowest scores, without sorting all V: scores (rows, V) with the
     dropped tokens -inf, or None when some row would drop more than ``tail`` tokens (the
-    caller then sorts). The probabilities are HF's (a softmax over the row), cumulated in
-    the same ascending order."""
+    caller then sorts)."""
+    found = tail_drop(scores, top_p, tail)
+    if found is None:
+        return None
+    low, low_ids, drop = found
+    return scores.scatter(1, low_ids, low.masked_fill(drop, float("-inf")))
+
+
+def tail_drop(scores: torch.Tensor, top_p: float, tail: int):
+    """_top_p_by_tail's parts: the ``tail`` lowest scores (rows, tail) ascending, their ids
+    and which of them top-p drops (a prefix per row), or None when the tail is too short.
+    The probabilities are HF's (a softmax over the row), cumulated in the same ascending order."""
     if tail < 1:
         return None
     low, low_ids = scores.topk(tail, dim=-1, largest=False)  # (rows, tail), ascending
@@ -155,7 +165,7 @@ def _top_p_by_tail(scores: torch.Tensor, top_p: float, tail: int) -> torch.Tenso
     drop = cum <= (1 - top_p)
     if bool(drop[:, -1].any()):
         return None
-    return scores.scatter(1, low_ids, low.masked_fill(drop, float("-inf")))
+    return low, low_ids, drop
 
 
 def _pick(ids: torch.Tensor | None, index: torch.Tensor) -> torch.Tensor:
